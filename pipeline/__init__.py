@@ -1,0 +1,59 @@
+"""voxline: long-form text to speech files through a pluggable pipeline.
+
+What plugins may import is listed in `__all__`. Importing voxline is cheap: no numpy, torch,
+textual or onnxruntime is imported until a stage or backend needs it.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+__version__ = "0.1.0"
+
+hookimpl = pluggy.HookimplMarker("voxline")
+
+from .backend import Backend  # noqa: E402
+from .errors import (  # noqa: E402
+    BackendError,
+    InputError,
+    OutputError,
+    PluginError,
+    SSMLError,
+    UsageError,
+    VoxlineError,
+)
+from .models import (  # noqa: E402
+    Audio,
+    Capabilities,
+    Chunk,
+    Document,
+    Health,
+    Prosody,
+    Sentence,
+    SynthesisRequest,
+    Voice,
+)
+from .normalize import Normalizer  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "hookimpl",
+    "Audio",
+    "Backend",
+    "BackendError",
+    "Capabilities",
+    "Chunk",
+    "Document",
+    "Health",
+    "InputError",
+    "Normalizer",
+    "OutputError",
+    "PluginError",
+    "Prosody",
+    "SSMLError",
+    "Sentence",
+    "SynthesisRequest",
+    "UsageError",
+    "Voice",
+    "VoxlineError",
+]

@@ -1,0 +1,270 @@
+"""Audio helpers for the resample and concatenate stages.
+
+Resampling runs in-process on numpy arrays (soxr, high quality); joining and encoding run in
+one FFmpeg process per output, fed raw PCM on its stdin as chunks become ready. FFmpeg comes
+from `imageio-ffmpeg`'s static binary, so nothing needs a system install.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import subprocess
+import threading
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import OutputError
+from .models import Audio
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """An output container and codec, by the name users give `--format`."""
+
+    name: str
+    extension: str
+    muxer: str
+    codec_args: tuple[str, ...]
+
+
+FORMATS = {
+    "wav": OutputFormat("wav", ".wav", "wav", ("-c:a", "pcm_s16le")),
+    "flac": OutputFormat("flac", ".flac", "flac", ("-c:a", "flac")),
+    "mp3": OutputFormat("mp3", ".mp3", "mp3", ("-c:a", "libmp3lame", "-q:a", "4")),
+    "ogg": OutputFormat("ogg", ".ogg", "ogg", ("-c:a", "libvorbis", "-q:a", "4")),
+    "opus": OutputFormat("opus", ".opus", "opus", ("-c:a", "libopus", "-b:a", "32k")),
+    "m4a": OutputFormat("m4a", ".m4a", "ipod", ("-c:a", "aac", "-b:a", "64k")),
+}
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+
+
+@functools.cache
+def ffmpeg_exe() -> str:
+    """Path of the FFmpeg binary that imageio-ffmpeg ships."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def to_float_mono(audio: Audio) -> np.ndarray:
+    samples = audio.samples
+    if samples.dtype == np.int16:
+        samples = samples.astype(np.float32) / 32768.0
+    else:
+        samples = samples.astype(np.float32, copy=False)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
+    return samples
+
+
+def resample(audio: Audio, sample_rate_hz: int, gain_db: float = 0.0) -> Audio:
+    """`audio` as mono signed 16-bit at `sample_rate_hz`, with `gain_db` applied."""
+    if (
+        audio.samples.dtype == np.int16
+        and audio.samples.ndim == 1
+        and audio.sample_rate_hz == sample_rate_hz
+        and gain_db == 0.0
+    ):
+        return audio
+    samples = to_float_mono(audio)
+    if audio.sample_rate_hz != sample_rate_hz and samples.size:
+        import soxr
+
+        samples = soxr.resample(samples, audio.sample_rate_hz, sample_rate_hz, quality="HQ")
+    if gain_db:
+        samples = samples * (10.0 ** (gain_db / 20.0))
+    pcm = np.clip(np.round(samples * 32767.0), -32768, 32767).astype(np.int16)
+    return Audio(pcm, sample_rate_hz, 1)
+
+
+def change_tempo(audio: Audio, rate: float) -> Audio:
+    """Speed speech up or down without changing pitch (FFmpeg's atempo), for backends that
+    have no rate control of their own."""
+    filters = []
+    remaining = rate
+    while remaining < 0.5:
+        filters.append("atempo=0.5")
+        remaining /= 0.5
+    while remaining > 2.0:
+        filters.append("atempo=2.0")
+        remaining /= 2.0
+    filters.append(f"atempo={remaining:.4f}")
+    pcm = resample(audio, audio.sample_rate_hz).samples
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-f", "s16le", "-ar",
+         str(audio.sample_rate_hz), "-ac", "1", "-i", "pipe:0", "-af", ",".join(filters),
+         "-f", "s16le", "-ac", "1", "pipe:1"],
+        input=pcm.tobytes(), capture_output=True, check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"FFmpeg atempo failed: {proc.stderr.decode(errors='replace')[-300:]}")
+    return Audio(np.frombuffer(proc.stdout, dtype=np.int16), audio.sample_rate_hz, 1)
+
+
+def silence(duration_s: float, sample_rate_hz: int) -> np.ndarray:
+    return np.zeros(int(round(duration_s * sample_rate_hz)), dtype=np.int16)
+
+
+class Encoder:
+    """One FFmpeg process that receives mono s16 PCM and writes the encoded output.
+
+    The output goes to a temporary name beside the destination and is renamed into place by
+    `finish()`; `abort()` (or any failure) removes it, so a final name never holds a partial
+    file.
+    """
+
+    def __init__(self, destination: Path, fmt: OutputFormat, sample_rate_hz: int):
+        import ffmpeg
+
+        self.destination = destination
+        self.sample_rate_hz = sample_rate_hz
+        self.frames_written = 0
+        self.partial = destination.with_name(f".{destination.name}.{os.getpid()}.part")
+        args = (
+            ffmpeg.input("pipe:0", format="s16le", ar=sample_rate_hz, ac=1)
+            .output(str(self.partial), format=fmt.muxer, ar=sample_rate_hz, ac=1,
+                    **_codec_kwargs(fmt.codec_args))
+            .global_args("-nostdin", "-loglevel", "error", "-y")
+            .compile(cmd=ffmpeg_exe())
+        )
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            self._proc = subprocess.Popen(
+                args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+        except OSError as exc:
+            raise OutputError(f"cannot write {destination}: {exc.strerror or exc}") from exc
+        self._stderr = bytearray()
+        self._stderr_reader = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_reader.start()
+
+    def _drain_stderr(self) -> None:
+        for line in self._proc.stderr:
+            self._stderr.extend(line)
+
+    def write(self, pcm: np.ndarray) -> None:
+        try:
+            self._proc.stdin.write(pcm.tobytes())
+        except BrokenPipeError:
+            self._proc.wait()
+            raise OutputError(f"cannot write {self.destination}: {self._error()}") from None
+        self.frames_written += int(pcm.shape[0])
+
+    def _error(self) -> str:
+        text = self._stderr.decode(errors="replace").strip()
+        return text.splitlines()[-1] if text else f"FFmpeg exited with {self._proc.returncode}"
+
+    def finish(self) -> Path:
+        try:
+            self._proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        code = self._proc.wait()
+        self._stderr_reader.join()
+        if code != 0:
+            self.partial.unlink(missing_ok=True)
+            raise OutputError(f"cannot write {self.destination}: {self._error()}")
+        try:
+            os.replace(self.partial, self.destination)
+        except OSError as exc:
+            self.partial.unlink(missing_ok=True)
+            raise OutputError(f"cannot write {self.destination}: {exc.strerror or exc}") from exc
+        return self.destination
+
+    def abort(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        self._proc.wait()
+        self.partial.unlink(missing_ok=True)
+
+
+def _codec_kwargs(codec_args: tuple[str, ...]) -> dict[str, str]:
+    return {key.lstrip("-"): value for key, value in zip(codec_args[::2], codec_args[1::2])}
+
+
+def read_wav(path: str | Path) -> Audio:
+    """A 16-bit PCM WAV file as Audio (channels kept)."""
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise ValueError(f"{path}: {8 * w.getsampwidth()}-bit WAV, expected 16-bit")
+        frames = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        channels = w.getnchannels()
+        rate = w.getframerate()
+    if channels > 1:
+        frames = frames.reshape(-1, channels)
+    return Audio(frames, rate, channels)
+
+
+def decode(data: bytes) -> Audio:
+    """Audio bytes in any container FFmpeg reads (WAV, MP3, Ogg, FLAC, ...) as Audio, with
+    the sample rate and channel count the data says."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        try:
+            return read_wav(io.BytesIO(data))
+        except (wave.Error, ValueError):
+            pass  # float or compressed WAV: let FFmpeg read it
+    probe = subprocess.run(
+        [ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", "pipe:0", "-f", "s16le", "-c:a",
+         "pcm_s16le", "pipe:1"],
+        input=data, capture_output=True, check=False,
+    )
+    if probe.returncode != 0 or not probe.stdout:
+        raise ValueError("audio data FFmpeg cannot decode")
+    rate, channels = _stream_info(probe.stderr.decode(errors="replace"))
+    samples = np.frombuffer(probe.stdout, dtype=np.int16)
+    if channels > 1:
+        samples = samples.reshape(-1, channels)
+    return Audio(samples, rate, channels)
+
+
+def _stream_info(ffmpeg_log: str) -> tuple[int, int]:
+    import re
+
+    match = re.search(r"Stream #0:\d.*?Audio: [^,]+, (\d+) Hz, (mono|stereo|(\d+) channels)",
+                      ffmpeg_log)
+    if not match:
+        raise ValueError("audio data without an audio stream")
+    channels = {"mono": 1, "stereo": 2}.get(match.group(2)) or int(match.group(3))
+    return int(match.group(1)), channels
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What a listener would notice about a file: length, level, how much of it is speech."""
+
+    duration_s: float
+    sample_rate_hz: int
+    channels: int
+    sample_width_bytes: int
+    loudness_dbfs: float
+    voiced_s: float
+
+
+def measure(path: str | Path, silence_dbfs: float = -45.0) -> Measurement:
+    """Measure a WAV file with pydub: duration, level and seconds of non-silence."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pydub looks for ffmpeg on PATH
+        from pydub import AudioSegment
+        from pydub.silence import detect_nonsilent
+
+    segment = AudioSegment.from_wav(str(path))
+    spans = detect_nonsilent(segment, min_silence_len=150, silence_thresh=silence_dbfs)
+    return Measurement(
+        duration_s=len(segment) / 1000.0,
+        sample_rate_hz=segment.frame_rate,
+        channels=segment.channels,
+        sample_width_bytes=segment.sample_width,
+        loudness_dbfs=segment.dBFS,
+        voiced_s=sum(end - start for start, end in spans) / 1000.0,
+    )

@@ -1,0 +1,1 @@
+"""The `voxline` command line."""

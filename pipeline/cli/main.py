@@ -1,0 +1,70 @@
+"""The `voxline` command group and the edge where errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from voxline import __version__
+from voxline.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, VoxlineError
+
+from . import info, normalize_cmd, synth
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="voxline")
+def cli() -> None:
+    """Turn long-form text into speech files.
+
+    \b
+    voxline synth samples/ -o out/     every .txt/.ssml in samples/ → out/<name>.wav
+    voxline normalize --lang zh        print what will be spoken
+    voxline backends                   speech backends, capabilities and health
+    voxline doctor                     check FFmpeg, backends and GPU
+
+    Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input, 4 backend, 5 output,
+    6 plugin, 130 interrupted.
+    """
+
+
+cli.add_command(synth.synth)
+cli.add_command(normalize_cmd.normalize)
+cli.add_command(info.backends)
+cli.add_command(info.plugins)
+cli.add_command(info.doctor)
+
+
+def _add_plugin_commands() -> None:
+    from voxline.pluginmanager import get_plugin_manager
+
+    get_plugin_manager().hook.register_commands(cli=cli)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the CLI, turning voxline errors into one-line messages and
+    documented exit codes."""
+    try:
+        _add_plugin_commands()
+        code = cli.main(args=argv, prog_name="voxline", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("voxline: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        click.echo("voxline: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except VoxlineError as exc:
+        click.echo(f"voxline: error: {exc}", err=True)
+        code = exc.exit_code
+    except BrokenPipeError:
+        code = 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence keeps a useful message
+        click.echo(f"voxline: internal error: {type(exc).__name__}: {exc} "
+                   "(please report this with the command you ran)", err=True)
+        code = EXIT_INTERNAL
+    sys.exit(code or 0)

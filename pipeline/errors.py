@@ -1,0 +1,69 @@
+"""Errors a user can cause, each with the exit code the CLI maps it to.
+
+The exit codes are part of voxline's contract (README, "Exit codes"); keep them stable.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+EXIT_BACKEND = 4
+EXIT_OUTPUT = 5
+EXIT_PLUGIN = 6
+EXIT_INTERRUPTED = 130
+
+
+class VoxlineError(Exception):
+    """Base class for errors with a user-facing message and an exit code."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+class UsageError(VoxlineError):
+    """Options or arguments that cannot work together."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputError(VoxlineError):
+    """An input that cannot be read, decoded or parsed, or that holds nothing to speak."""
+
+    exit_code = EXIT_INPUT
+
+
+class SSMLError(InputError):
+    """Malformed or refused SSML; carries the position of the problem."""
+
+    def __init__(self, message: str, *, line: int | None = None, column: int | None = None):
+        where = f" at line {line}, column {column}" if line is not None else ""
+        super().__init__(f"invalid SSML{where}: {message}")
+        self.line = line
+        self.column = column
+
+
+class BackendError(VoxlineError):
+    """A speech backend that is missing, unusable or failed to produce audio."""
+
+    exit_code = EXIT_BACKEND
+
+
+class OutputError(VoxlineError):
+    """An output that cannot be written."""
+
+    exit_code = EXIT_OUTPUT
+
+
+class PluginError(VoxlineError):
+    """A plugin that is broken: bad hook name, bad registration, name collision."""
+
+    exit_code = EXIT_PLUGIN

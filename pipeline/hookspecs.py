@@ -1,0 +1,88 @@
+"""The hooks voxline calls. Plugins implement them with `@voxline.hookimpl`.
+
+Discovery hooks take a `register` callback and return nothing; voxline owns naming,
+collisions and the record of which plugin supplied what. Event hooks are notifications: their
+return values are ignored, every implementation is called, and they must be quick (they run on
+the pipeline's threads; chunk events come from worker threads, so implementations must be
+thread-safe).
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("voxline")
+
+
+@hookspec
+def register_backends(register):
+    """Called once when the plugin manager is built, to add speech backends.
+
+    Call `register(backend_class)` for each `voxline.Backend` subclass the plugin provides;
+    the class's `name` is how users select it (`--backend NAME`). A name already taken by
+    another plugin is an error naming both plugins.
+    """
+
+
+@hookspec
+def register_normalizers(register):
+    """Called once when the plugin manager is built, to add text normalizers.
+
+    Call `register(normalizer_class)` for each `voxline.Normalizer` subclass; its
+    `languages` say which languages it handles. Registered later wins for a language, so a
+    third-party plugin can replace a built-in normalizer.
+    """
+
+
+@hookspec
+def register_commands(cli):
+    """Called when the `voxline` command group is built; add click commands with
+    `cli.add_command(...)` or the `@cli.command()` decorator."""
+
+
+@hookspec
+def job_started(job):
+    """Called once when a job starts, before any document is read; `job` is the
+    `voxline.job.Job` with its documents' sources and settings."""
+
+
+@hookspec
+def document_started(document, chunk_count):
+    """Called when a document has been read, cleaned, normalized and segmented, just
+    before its chunks are synthesized; `chunk_count` is how many chunks it has."""
+
+
+@hookspec
+def stage_finished(document, stage, duration_s, chunk):
+    """Called when a stage has finished for a document (`chunk` is None: read, ssml,
+    normalize, segment, concatenate) or for one chunk (`chunk` given: synthesize, resample).
+    `duration_s` is wall time in seconds."""
+
+
+@hookspec
+def chunk_started(document, chunk):
+    """Called on a worker thread just before `chunk` is sent to its backend."""
+
+
+@hookspec
+def chunk_finished(document, chunk, audio_duration_s):
+    """Called on a worker thread when `chunk`'s audio is synthesized and resampled;
+    `audio_duration_s` is the length of that audio in seconds."""
+
+
+@hookspec
+def document_finished(document, result):
+    """Called when a document's output is written or the document failed; `result` is a
+    `voxline.job.DocumentResult` (output path or error, audio seconds, stage times)."""
+
+
+@hookspec
+def job_finished(job, report):
+    """Called once when a job ends, also when it failed or was interrupted; `report` is
+    the `voxline.job.JobReport` summary."""
+
+
+@hookspec
+def warning(document, message):
+    """Called for each warning the pipeline raises about a document (an SSML tag dropped,
+    a control a backend cannot apply, ...); `document` may be None."""

@@ -1,0 +1,407 @@
+"""Running a job: documents through the stages, chunks through a bounded worker pool.
+
+The main thread reads and prepares documents in order, keeps a window of chunks in flight on
+the workers (spanning document boundaries, so no worker idles at the end of a file), and
+writes each document's audio to one FFmpeg process in chunk order as results arrive. Memory
+stays bounded by the window, not by the length of the text.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import audio as audio_mod
+from .backend import Backend
+from .errors import EXIT_INTERRUPTED, EXIT_OK, BackendError, VoxlineError
+from .models import Chunk, Document, Prosody
+from .normalize import NormalizerSet
+from .pluginmanager import Registry
+from .prepare import Prepared, prepare
+from .settings import Settings, default_workers
+from .textio import read_document
+
+STAGES = ("read", "ssml", "normalize", "segment", "synthesize", "resample", "concatenate")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input and where its audio goes."""
+
+    source: Path | str
+    output: Path
+
+
+@dataclass
+class Job:
+    inputs: list[InputSpec]
+    settings: Settings
+
+
+@dataclass
+class DocumentResult:
+    source: str
+    output: str | None = None
+    error: str | None = None
+    exit_code: int = EXIT_OK
+    chunks: int = 0
+    audio_s: float = 0.0
+    stage_s: dict[str, float] = field(default_factory=dict)
+    backends: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        self.stage_s[stage] = self.stage_s.get(stage, 0.0) + seconds
+
+
+@dataclass
+class JobReport:
+    documents: list[DocumentResult]
+    wall_s: float
+    workers: int
+    interrupted: bool = False
+
+    @property
+    def audio_s(self) -> float:
+        return sum(d.audio_s for d in self.documents)
+
+    @property
+    def rtf(self) -> float | None:
+        return self.wall_s / self.audio_s if self.audio_s else None
+
+    @property
+    def stage_s(self) -> dict[str, float]:
+        totals = {stage: 0.0 for stage in STAGES}
+        for doc in self.documents:
+            for stage, seconds in doc.stage_s.items():
+                totals[stage] = totals.get(stage, 0.0) + seconds
+        return totals
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        return max((d.exit_code for d in self.documents), default=EXIT_OK)
+
+    def to_dict(self) -> dict:
+        return {
+            "files": len(self.documents),
+            "written": sum(1 for d in self.documents if d.ok),
+            "failed": sum(1 for d in self.documents if not d.ok),
+            "interrupted": self.interrupted,
+            "exit_code": self.exit_code,
+            "audio_s": round(self.audio_s, 3),
+            "wall_s": round(self.wall_s, 3),
+            "rtf": None if self.rtf is None else round(self.rtf, 4),
+            "workers": self.workers,
+            "stage_s": {k: round(v, 4) for k, v in self.stage_s.items()},
+            "documents": [
+                {
+                    "source": d.source, "output": d.output, "error": d.error,
+                    "exit_code": d.exit_code, "chunks": d.chunks,
+                    "audio_s": round(d.audio_s, 3), "backends": d.backends,
+                    "warnings": d.warnings,
+                    "stage_s": {k: round(v, 4) for k, v in d.stage_s.items()},
+                }
+                for d in self.documents
+            ],
+        }
+
+
+class BackendPool:
+    """Backend instances for the workers: one shared instance of a thread-safe backend, one
+    per worker thread otherwise; each gets its share of the CPU cores."""
+
+    def __init__(self, registry: Registry, settings: Settings):
+        self._registry = registry
+        self._settings = settings
+        self._shared: dict[str, Backend] = {}
+        self._local = threading.local()
+        self._all: list[Backend] = []
+        self._lock = threading.Lock()
+        self._limits: dict[str, threading.BoundedSemaphore] = {}
+
+    def get(self, name: str) -> Backend:
+        cls = self._registry.backend(name)
+        options = self._settings.backend_options(name)
+        cores = default_workers()
+        if cls.capabilities.thread_safe:
+            with self._lock:
+                if name not in self._shared:
+                    self._shared[name] = self._make(cls, options, cores)
+                return self._shared[name]
+        instances = self._local.__dict__.setdefault("instances", {})
+        if name not in instances:
+            share = max(1, cores // self._settings.workers)
+            with self._lock:
+                instances[name] = self._make(cls, options, share)
+        return instances[name]
+
+    def _make(self, cls: type[Backend], options: dict, threads: int) -> Backend:
+        try:
+            instance = cls(options, threads=threads)
+        except VoxlineError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"backend {cls.name!r} could not start: {exc}") from exc
+        self._all.append(instance)
+        return instance
+
+    def limit(self, name: str) -> threading.BoundedSemaphore | None:
+        cap = self._registry.backend(name).capabilities.max_workers
+        if cap is None:
+            return None
+        with self._lock:
+            return self._limits.setdefault(name, threading.BoundedSemaphore(cap))
+
+    def close(self) -> None:
+        for instance in self._all:
+            try:
+                instance.close()
+            except Exception:  # closing must not hide the job's own outcome
+                pass
+
+
+@dataclass
+class _ChunkAudio:
+    pcm: "object"
+    audio_s: float
+    backend: str
+    synthesize_s: float
+    resample_s: float
+
+
+@dataclass
+class _DocState:
+    spec: InputSpec
+    prepared: Prepared
+    result: DocumentResult
+    submitted: int = 0
+    encoder: audio_mod.Encoder | None = None
+    failed: bool = False
+
+
+class Pipeline:
+    """Runs jobs with one plugin manager and registry; a Pipeline can run several jobs."""
+
+    def __init__(self, pm, registry: Registry, settings: Settings):
+        self.pm = pm
+        self.registry = registry
+        self.settings = settings
+        self.format = audio_mod.FORMATS[settings.format]
+        self._warned: set[tuple[str, str]] = set()
+
+    # -- worker side -------------------------------------------------------------------
+
+    def _synthesize(self, pool: BackendPool, doc: _DocState, chunk: Chunk) -> _ChunkAudio:
+        document = doc.prepared.document
+        self.pm.hook.chunk_started(document=document, chunk=chunk)
+        backend = pool.get(chunk.backend)
+        controls = backend.capabilities.controls
+        prosody = chunk.prosody
+        native = Prosody(
+            rate=prosody.rate if "rate" in controls else 1.0,
+            pitch=prosody.pitch if "pitch" in controls else 1.0,
+            volume_db=prosody.volume_db if "volume" in controls else 0.0,
+        )
+        request = chunk.request()
+        request = type(request)(request.text, request.language, request.voice, native)
+        limit = pool.limit(chunk.backend)
+        started = time.perf_counter()
+        if limit is not None:
+            with limit:
+                produced = backend.synthesize(request)
+        else:
+            produced = backend.synthesize(request)
+        synth_s = time.perf_counter() - started
+        if produced is None or produced.sample_rate_hz <= 0 or produced.frames == 0:
+            raise BackendError(
+                f"backend {chunk.backend!r} returned no audio for chunk {chunk.index + 1}"
+            )
+        self.pm.hook.stage_finished(document=document, stage="synthesize", duration_s=synth_s,
+                                    chunk=chunk)
+        started = time.perf_counter()
+        if prosody.rate != 1.0 and "rate" not in controls:
+            produced = audio_mod.change_tempo(produced, prosody.rate)
+        gain = prosody.volume_db if "volume" not in controls else 0.0
+        out = audio_mod.resample(produced, self.settings.sample_rate_hz, gain)
+        resample_s = time.perf_counter() - started
+        self.pm.hook.stage_finished(document=document, stage="resample", duration_s=resample_s,
+                                    chunk=chunk)
+        self.pm.hook.chunk_finished(document=document, chunk=chunk,
+                                    audio_duration_s=out.duration_s)
+        return _ChunkAudio(out.samples, out.duration_s, chunk.backend, synth_s, resample_s)
+
+    # -- main thread -------------------------------------------------------------------
+
+    def _warn(self, document: Document, result: DocumentResult, message: str) -> None:
+        result.warnings.append(message)
+        self.pm.hook.warning(document=document, message=message)
+
+    def _prepare(self, spec: InputSpec, normalizers: NormalizerSet) -> _DocState | DocumentResult:
+        label = str(spec.source) if spec.source != "-" else "<stdin>"
+        result = DocumentResult(source=label)
+        try:
+            started = time.perf_counter()
+            document = read_document(spec.source, stdin_name=spec.output.stem)
+            read_s = time.perf_counter() - started
+            prepared = prepare(document, self.settings, self.registry, normalizers)
+        except VoxlineError as exc:
+            result.error, result.exit_code = str(exc), exc.exit_code
+            self.pm.hook.document_finished(document=None, result=result)
+            return result
+        result.stage_s["read"] = read_s
+        for stage, seconds in prepared.stage_s.items():
+            result.add_time(stage, seconds)
+        for stage in ("read", "ssml", "normalize", "segment"):
+            self.pm.hook.stage_finished(document=document, stage=stage,
+                                        duration_s=result.stage_s.get(stage, 0.0), chunk=None)
+        result.chunks = len(prepared.chunks)
+        for message in prepared.warnings:
+            self._warn(document, result, message)
+        for chunk in prepared.chunks:
+            caps = self.registry.backend(chunk.backend).capabilities
+            if chunk.prosody.pitch != 1.0 and "pitch" not in caps.controls:
+                key = (document.source, chunk.backend)
+                if key not in self._warned:
+                    self._warned.add(key)
+                    self._warn(document, result,
+                               f"backend {chunk.backend!r} has no pitch control; "
+                               "<prosody pitch> ignored")
+        self.pm.hook.document_started(document=document, chunk_count=len(prepared.chunks))
+        return _DocState(spec, prepared, result)
+
+    def _deliver(self, doc: _DocState, chunk: Chunk, produced: _ChunkAudio) -> None:
+        doc.result.add_time("synthesize", produced.synthesize_s)
+        doc.result.add_time("resample", produced.resample_s)
+        started = time.perf_counter()
+        if doc.encoder is None:
+            doc.encoder = audio_mod.Encoder(doc.spec.output, self.format,
+                                            self.settings.sample_rate_hz)
+            if doc.prepared.leading_pause_s:
+                doc.encoder.write(audio_mod.silence(doc.prepared.leading_pause_s,
+                                                    self.settings.sample_rate_hz))
+        doc.encoder.write(produced.pcm)
+        is_last = chunk.index == len(doc.prepared.chunks) - 1
+        if not is_last:
+            doc.encoder.write(audio_mod.silence(chunk.pause_after_s,
+                                                self.settings.sample_rate_hz))
+        doc.result.audio_s += produced.audio_s
+        doc.result.backends[produced.backend] = doc.result.backends.get(produced.backend, 0) + 1
+        if is_last:
+            written = doc.encoder.finish()
+            doc.result.output = str(written)
+            doc.result.audio_s = doc.encoder.frames_written / self.settings.sample_rate_hz
+        doc.result.add_time("concatenate", time.perf_counter() - started)
+        if is_last:
+            self.pm.hook.stage_finished(document=doc.prepared.document, stage="concatenate",
+                                        duration_s=doc.result.stage_s["concatenate"], chunk=None)
+            self.pm.hook.document_finished(document=doc.prepared.document, result=doc.result)
+
+    def _fail(self, doc: _DocState, chunk: Chunk, exc: BaseException) -> None:
+        doc.failed = True
+        if doc.encoder is not None:
+            doc.encoder.abort()
+        if isinstance(exc, VoxlineError):
+            reason, doc.result.exit_code = str(exc), exc.exit_code
+        else:
+            reason = f"backend {chunk.backend!r} failed: {type(exc).__name__}: {exc}"
+            doc.result.exit_code = BackendError.exit_code
+        doc.result.error = f"{doc.result.source}: chunk {chunk.index + 1} of " \
+            f"{len(doc.prepared.chunks)}: {reason}"
+        self.pm.hook.document_finished(document=doc.prepared.document, result=doc.result)
+
+    def run(self, job: Job) -> JobReport:
+        settings = self.settings
+        started = time.perf_counter()
+        results: list[DocumentResult] = []
+        self.pm.hook.job_started(job=job)
+        normalizers = NormalizerSet(self.registry.normalizers)
+        pool = BackendPool(self.registry, settings)
+        executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="voxline-synth")
+        window: deque[tuple[_DocState, Chunk, Future]] = deque()
+        ahead = settings.workers * 4
+        pending = iter(job.inputs)
+        submitting: _DocState | None = None
+        interrupted = False
+        open_docs: list[_DocState] = []
+
+        def fill() -> None:
+            nonlocal submitting
+            while len(window) < ahead:
+                if submitting is None or submitting.failed or submitting.submitted >= len(
+                        submitting.prepared.chunks):
+                    spec = next(pending, None)
+                    if spec is None:
+                        return
+                    state = self._prepare(spec, normalizers)
+                    if isinstance(state, DocumentResult):
+                        results.append(state)
+                        continue
+                    results.append(state.result)
+                    open_docs.append(state)
+                    submitting = state
+                chunk = submitting.prepared.chunks[submitting.submitted]
+                submitting.submitted += 1
+                window.append((submitting, chunk,
+                               executor.submit(self._synthesize, pool, submitting, chunk)))
+
+        try:
+            fill()
+            while window:
+                doc, chunk, future = window.popleft()
+                if doc.failed:
+                    future.cancel()
+                else:
+                    try:
+                        self._deliver(doc, chunk, future.result())
+                    except Exception as exc:  # one bad document must not stop the job
+                        self._fail(doc, chunk, exc)
+                fill()
+        except KeyboardInterrupt:
+            interrupted = True
+            for _, _, future in window:
+                future.cancel()
+        finally:
+            for doc in open_docs:
+                if doc.result.output is None and doc.encoder is not None:
+                    doc.encoder.abort()
+                if interrupted and doc.result.output is None and not doc.failed:
+                    doc.result.error = f"{doc.result.source}: interrupted"
+                    doc.result.exit_code = EXIT_INTERRUPTED
+            executor.shutdown(wait=not interrupted, cancel_futures=True)
+            pool.close()
+        report = JobReport(results, time.perf_counter() - started, settings.workers, interrupted)
+        self.pm.hook.job_finished(job=job, report=report)
+        return report
+
+
+def plan_outputs(inputs: list[tuple[Path | str, Path | None]], output: Path,
+                 fmt: audio_mod.OutputFormat, single_file: bool) -> list[InputSpec]:
+    """Where each input's audio goes: `output/<relative path>.<ext>`, or `output` itself when
+    it names one file. Two inputs that would write the same file are a usage error."""
+    from .errors import UsageError
+
+    specs = []
+    seen: dict[Path, Path | str] = {}
+    for source, root in inputs:
+        if single_file:
+            target = output
+        elif source == "-":
+            target = output / f"stdin{fmt.extension}"
+        else:
+            relative = Path(source).relative_to(root) if root else Path(Path(source).name)
+            target = output / relative.with_suffix(fmt.extension)
+        if target in seen:
+            raise UsageError(f"{seen[target]} and {source} would both be written to {target}")
+        seen[target] = source
+        specs.append(InputSpec(source, target))
+    return specs

@@ -1,0 +1,161 @@
+"""Small frozen values that cross stage and plugin boundaries.
+
+Units are in the names (`_s`, `_hz`, `_db`). Nothing here imports numpy at module level, so
+`import voxline` stays cheap; `Audio.samples` is a numpy array at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class Prosody:
+    """Delivery controls for a stretch of text, relative to the voice's defaults.
+
+    `rate` and `pitch` are multipliers (1.0 = unchanged); `volume_db` is a gain in decibels.
+    """
+
+    rate: float = 1.0
+    pitch: float = 1.0
+    volume_db: float = 0.0
+
+    @property
+    def is_neutral(self) -> bool:
+        return self.rate == 1.0 and self.pitch == 1.0 and self.volume_db == 0.0
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A voice a backend offers: its name as the backend knows it and the language it speaks."""
+
+    name: str
+    language: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, read by the pipeline without calling the backend.
+
+    - `sample_rate_hz`: the rate of the audio it returns (informational: the pipeline reads the
+      rate of each `Audio` it gets back).
+    - `languages`: language codes it speaks (`en`, `zh`, `yue`, ...); `voices` lists named voices,
+      the first voice of a language being that language's default.
+    - `ssml_tags`: SSML elements it accepts in its input; everything else is translated or
+      dropped by the pipeline before the backend sees it.
+    - `controls`: which of `rate`, `pitch`, `volume` it applies itself; the pipeline translates
+      the others (tempo and gain filters) or drops them with a warning.
+    - `budget_chars`: the most characters it handles reliably in one call.
+    - `thread_safe`: one instance may serve several workers at once; otherwise the pipeline
+      makes one instance per worker.
+    - `max_workers`: a cap on concurrent calls (None: the job's `--workers`).
+    """
+
+    sample_rate_hz: int
+    languages: tuple[str, ...]
+    voices: tuple[Voice, ...] = ()
+    ssml_tags: frozenset[str] = frozenset()
+    controls: frozenset[str] = frozenset()
+    budget_chars: int = 300
+    streams: bool = False
+    batches: bool = False
+    needs_gpu: bool = False
+    thread_safe: bool = False
+    max_workers: int | None = None
+
+    def default_voice(self, language: str) -> str | None:
+        for voice in self.voices:
+            if voice.language == language:
+                return voice.name
+        return None
+
+
+@dataclass(frozen=True)
+class Health:
+    """A backend's answer to a health check."""
+
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """PCM samples with their rate and channel count; nothing else.
+
+    `samples` is a numpy array of int16 or float32 (in [-1, 1]), shape (frames,) for mono or
+    (frames, channels).
+    """
+
+    samples: "np.ndarray"
+    sample_rate_hz: int
+    channels: int = 1
+
+    @property
+    def frames(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate_hz if self.sample_rate_hz else 0.0
+
+
+@dataclass(frozen=True)
+class SynthesisRequest:
+    """What a backend is asked to speak."""
+
+    text: str
+    language: str
+    voice: str | None = None
+    prosody: Prosody = field(default_factory=Prosody)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One input: where it came from, its text, and what is known about it."""
+
+    source: str
+    name: str
+    text: str
+    is_ssml: bool = False
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence after SSML cleaning and normalization.
+
+    `text` is what will be spoken; `source_text` and `span` (character offsets into the
+    document's text) are what was written.
+    """
+
+    text: str
+    source_text: str
+    span: tuple[int, int]
+    language: str
+    voice: str | None = None
+    backend: str | None = None
+    prosody: Prosody = field(default_factory=Prosody)
+    pause_after_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One call to a backend: sentences merged up to the backend's budget."""
+
+    index: int
+    text: str
+    language: str
+    backend: str
+    voice: str | None
+    prosody: Prosody
+    pause_after_s: float
+    span: tuple[int, int]
+    source_text: str
+
+    def request(self) -> SynthesisRequest:
+        return SynthesisRequest(self.text, self.language, self.voice, self.prosody)

@@ -1,0 +1,53 @@
+"""The normalize stage: written form to spoken form, per language.
+
+Normalizers are plugins (`register_normalizers`); the built-in ones live in
+`voxline.plugins.normalize_en` and `voxline.plugins.normalize_zh`. A language with no
+normalizer passes through unchanged, with one warning per job.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+_DIGIT = re.compile(r"\d")
+
+
+class Normalizer:
+    """Turns written text into what should be spoken, for the languages it lists.
+
+    Subclasses set `name`, `version` (part of the chunk cache key: bump it when output
+    changes) and `languages`, and implement `normalize`. Instances are created once per job and
+    used from one thread.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "0"
+    languages: ClassVar[tuple[str, ...]]
+
+    def normalize(self, text: str, language: str) -> str:
+        raise NotImplementedError
+
+
+def has_digits(text: str) -> bool:
+    return bool(_DIGIT.search(text))
+
+
+class NormalizerSet:
+    """The normalizers of one job, instantiated on first use per language."""
+
+    def __init__(self, classes: dict[str, type[Normalizer]]):
+        self._classes = classes
+        self._instances: dict[type[Normalizer], Normalizer] = {}
+
+    def for_language(self, language: str) -> Normalizer | None:
+        cls = self._classes.get(language) or self._classes.get(language.split("-")[0])
+        if cls is None:
+            return None
+        if cls not in self._instances:
+            self._instances[cls] = cls()
+        return self._instances[cls]
+
+    def normalize(self, text: str, language: str) -> str:
+        normalizer = self.for_language(language)
+        return text if normalizer is None else normalizer.normalize(text, language)

@@ -1,0 +1,170 @@
+"""The text side of the pipeline for one document: ssml-clean, normalize, segment.
+
+SSML is parsed first because normalization applies to the text inside the markup (and
+`<say-as>` and `<sub>` decide how it is read); the sentence split happens on the written text,
+so every chunk keeps the span and wording of its source for subtitles and error messages.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from . import langdetect, segment, ssml
+from .errors import BackendError, InputError
+from .models import Chunk, Document, Prosody, Sentence
+from .normalize import NormalizerSet
+from .pluginmanager import Registry
+from .settings import Settings
+
+_EN_DIGITS = "zero one two three four five six seven eight nine".split()
+_ZH_DIGITS = "零一二三四五六七八九"
+
+
+@dataclass
+class Prepared:
+    """A document ready to synthesize."""
+
+    document: Document
+    chunks: list[Chunk]
+    leading_pause_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    stage_s: dict[str, float] = field(default_factory=dict)
+
+
+def route(language: str, voice_hint: str | None, settings: Settings,
+          registry: Registry) -> tuple[str, str | None]:
+    """Pick the backend and voice for a sentence.
+
+    Most specific first: an SSML `<voice name="backend:voice">`, then `--voice backend:name`,
+    `--backend` / `--voice`, the `[routes]` table, and finally any backend that lists the
+    language.
+    """
+    for hint in (voice_hint, settings.voice):
+        if hint and ":" in hint:
+            name, _, voice = hint.partition(":")
+            if name in registry.backends:
+                return name, voice or None
+    backend = settings.backend
+    voice = voice_hint or settings.voice
+    if backend is None:
+        target = settings.routes.get(language)
+        if target:
+            backend, _, routed_voice = target.partition(":")
+            voice = voice or routed_voice or None
+        else:
+            speakers = sorted(
+                (cls for cls in registry.backends.values() if cls.speaks(language)),
+                key=lambda cls: (cls.capabilities.needs_gpu, cls.name),
+            )
+            if not speakers:
+                raise BackendError(f"no installed backend speaks language {language!r}",
+                                   hint="set --lang, or install a plugin that speaks it")
+            backend = speakers[0].name
+    cls = registry.backend(backend)
+    if voice is None:
+        if not cls.speaks(language):
+            others = sorted(n for n, c in registry.backends.items() if c.speaks(language))
+            raise BackendError(
+                f"backend {backend!r} does not speak {language!r}",
+                hint=f"backends that do: {', '.join(others) or 'none'}; or give --voice",
+            )
+        voice = cls.capabilities.default_voice(language)
+    return backend, voice
+
+
+def spell(text: str, language: str, how: str) -> str:
+    """Read characters one by one (`<say-as interpret-as="characters|digits|telephone">`)."""
+    out = []
+    for ch in text:
+        if ch.isdigit():
+            if language in ("zh", "yue"):
+                out.append("幺" if how == "telephone" and ch == "1" and language == "zh"
+                           else _ZH_DIGITS[int(ch)])
+            else:
+                out.append(_EN_DIGITS[int(ch)])
+        elif ch.isalnum():
+            out.append(ch)
+        elif how == "telephone" and out and out[-1] != ",":
+            out.append(",")
+    joiner = "" if language in ("zh", "yue") else " "
+    return joiner.join(out).replace(" ,", ",")
+
+
+def _speakable(text: str) -> bool:
+    return any(ch.isalnum() for ch in text)
+
+
+def prepare(document: Document, settings: Settings, registry: Registry,
+            normalizers: NormalizerSet,
+            clock: Callable[[], float] = time.perf_counter) -> Prepared:
+    """Run ssml-clean, normalize and segment on one document."""
+    stage_s: dict[str, float] = {}
+
+    started = clock()
+    cleaned = ssml.clean_ssml(document.text) if document.is_ssml else ssml.clean_plain(
+        document.text)
+    stage_s["ssml"] = clock() - started
+
+    started = clock()
+    default_language = settings.lang and langdetect.canonical_language(settings.lang)
+    dominant = default_language or document.language or langdetect.dominant(document.text)
+    pieces: list[tuple[str, tuple[int, int], ssml.TextRun, str]] = []
+    pauses_after: list[float] = []
+    leading_pause = 0.0
+    for item in cleaned.items:
+        if isinstance(item, ssml.TextRun):
+            for text, span in segment.split_sentences(item.text, 0):
+                if item.text != item.source_text:  # a <sub>: its alias stands for its source
+                    source, real_span = item.source_text, item.span
+                else:
+                    source, real_span = text, (item.span[0] + span[0], item.span[0] + span[1])
+                pieces.append((text, real_span, item, source))
+                pauses_after.append(0.0)
+        elif isinstance(item, ssml.Pause):
+            if pauses_after:
+                pauses_after[-1] += item.duration_s
+            else:
+                leading_pause += item.duration_s
+        elif item.kind == "p" and pauses_after:
+            pauses_after[-1] = max(pauses_after[-1], settings.paragraph_pause_s)
+    stage_s["segment"] = clock() - started
+
+    started = clock()
+    sentences: list[Sentence] = []
+    previous_language = dominant
+    for (text, span, run, source), pause in zip(pieces, pauses_after):
+        language = (run.language or default_language
+                    or langdetect.detect(text, previous_language) or dominant)
+        previous_language = language
+        if run.say_as in ssml.SPELL_OUT:
+            spoken = spell(text, language, run.say_as)
+        else:
+            spoken = normalizers.normalize(text, language)
+        if not _speakable(spoken):
+            if sentences:
+                sentences[-1] = _with_pause(sentences[-1], pause)
+            else:
+                leading_pause += pause
+            continue
+        backend, voice = route(language, run.voice, settings, registry)
+        sentences.append(Sentence(
+            text=spoken, source_text=source, span=span, language=language, voice=voice,
+            backend=backend, prosody=run.prosody or Prosody(), pause_after_s=pause,
+        ))
+    stage_s["normalize"] = clock() - started
+
+    if not sentences:
+        raise InputError(f"{document.source}: nothing to speak (no words after cleaning)")
+
+    started = clock()
+    budgets = {name: registry.backend(name).capabilities.budget_chars
+               for name in {s.backend for s in sentences}}
+    chunks = segment.pack_chunks(sentences, budgets, settings.sentence_pause_s)
+    stage_s["segment"] += clock() - started
+    return Prepared(document, chunks, leading_pause, list(cleaned.warnings), stage_s)
+
+
+def _with_pause(sentence: Sentence, pause: float) -> Sentence:
+    return replace(sentence, pause_after_s=sentence.pause_after_s + pause)

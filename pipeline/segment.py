@@ -1,0 +1,155 @@
+"""The segment stage: sentences out of text runs, chunks out of sentences.
+
+Sentences end at `。！？；…` and `. ! ? ;` (not after an abbreviation, an initial or inside a
+number) and at line breaks. Sentences are then merged into chunks up to the backend's budget;
+a sentence longer than the budget is split at commas, then at spaces, then hard.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from .models import Chunk, Sentence
+
+_CLOSERS = r"[\"'”’」』）)\]]*"
+_END = re.compile(
+    r"[。！？；…]+" + _CLOSERS
+    + r"|(?:[!?;]+|\.{3,}|(?<!\.)\.(?!\.))" + _CLOSERS + r"(?=\s|$|[^\x00-\x7f])"
+    + r"|\n+"
+)
+_NO_BREAK_AFTER = {
+    "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "no", "e.g", "i.e", "fig", "vol",
+    "approx", "mt", "gen", "gov", "sen", "rep", "lt", "col", "capt", "sgt",
+}
+_BREAK_IF_CAPITAL_FOLLOWS = {"etc", "a.m", "p.m", "inc", "ltd", "co", "corp", "u.s", "u.k"}
+_CLAUSE = re.compile(r"(?<=[，、,：:；;])\s*")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _is_false_stop(text: str, dot: int) -> bool:
+    """Whether the '.' at `dot` ends an abbreviation or initial rather than a sentence."""
+    word = re.search(r"([A-Za-z][A-Za-z.]*)$", text[:dot])
+    if not word:
+        return False
+    token = word.group(1).lower()
+    if len(token) == 1 and text[dot - 1].isupper():  # an initial: "J. K. Rowling"
+        return True
+    if token in _NO_BREAK_AFTER:
+        return True
+    if token in _BREAK_IF_CAPITAL_FOLLOWS:
+        following = text[dot + 1:].lstrip()
+        return bool(following) and not following[0].isupper()
+    return False
+
+
+def split_sentences(text: str, offset: int = 0) -> list[tuple[str, tuple[int, int]]]:
+    """Sentences of `text` with their spans (shifted by `offset`), whitespace trimmed."""
+    out: list[tuple[str, tuple[int, int]]] = []
+    start = 0
+    for match in _END.finditer(text):
+        if match.group(0).startswith(".") and _is_false_stop(text, match.start()):
+            continue
+        _emit(out, text, start, match.end(), offset)
+        start = match.end()
+    _emit(out, text, start, len(text), offset)
+    return out
+
+
+def _emit(out, text: str, start: int, end: int, offset: int) -> None:
+    piece = text[start:end]
+    stripped = piece.strip()
+    if stripped:
+        lead = len(piece) - len(piece.lstrip())
+        begin = offset + start + lead
+        out.append((stripped, (begin, begin + len(stripped))))
+
+
+def split_long(text: str, budget: int) -> list[str]:
+    """Pieces of `text` no longer than `budget`: at clause punctuation, then spaces, then
+    hard cuts."""
+    if len(text) <= budget:
+        return [text]
+    pieces: list[str] = []
+    for clause in (p for p in _CLAUSE.split(text) if p):
+        if len(clause) <= budget:
+            pieces.append(clause)
+            continue
+        words = clause.split(" ") if not _CJK.search(clause) else [clause]
+        current = ""
+        for word in words:
+            while len(word) > budget:
+                if current:
+                    pieces.append(current)
+                    current = ""
+                pieces.append(word[:budget])
+                word = word[budget:]
+            candidate = f"{current} {word}" if current else word
+            if len(candidate) > budget:
+                pieces.append(current)
+                current = word
+            else:
+                current = candidate
+        if current:
+            pieces.append(current)
+    return _merge_pieces(pieces, budget)
+
+
+def _merge_pieces(pieces: list[str], budget: int) -> list[str]:
+    merged: list[str] = []
+    for piece in pieces:
+        sep = "" if _CJK.search(piece[:1] or " ") else " "
+        if merged and len(merged[-1]) + len(sep) + len(piece) <= budget:
+            merged[-1] = merged[-1] + sep + piece
+        else:
+            merged.append(piece)
+    return merged
+
+
+def joiner(left: str, right: str) -> str:
+    return "" if _CJK.search(left[-1:]) or _CJK.search(right[:1]) else " "
+
+
+def pack_chunks(
+    sentences: list[Sentence], budgets: dict[str, int], sentence_pause_s: float
+) -> list[Chunk]:
+    """Merge consecutive sentences that go to the same backend, voice, language and
+    delivery, up to that backend's budget. A sentence with a pause after it (a break, a
+    paragraph end) ends its chunk."""
+    chunks: list[Chunk] = []
+    current: list[Sentence] = []
+
+    def flush() -> None:
+        if not current:
+            return
+        first, last = current[0], current[-1]
+        text = first.text
+        for sentence in current[1:]:
+            text += joiner(text, sentence.text) + sentence.text
+        chunks.append(Chunk(
+            index=len(chunks), text=text, language=first.language, backend=first.backend,
+            voice=first.voice, prosody=first.prosody,
+            pause_after_s=last.pause_after_s or sentence_pause_s,
+            span=(first.span[0], last.span[1]),
+            source_text=" ".join(s.source_text for s in current),
+        ))
+        current.clear()
+
+    for sentence in sentences:
+        budget = budgets[sentence.backend]
+        pieces = split_long(sentence.text, budget)
+        for i, piece in enumerate(pieces):
+            part = replace(
+                sentence, text=piece,
+                pause_after_s=sentence.pause_after_s if i == len(pieces) - 1 else 0.0,
+            )
+            if current:
+                head = current[-1]
+                same = (head.backend, head.voice, head.language, head.prosody) == (
+                    part.backend, part.voice, part.language, part.prosody)
+                length = sum(len(s.text) + 1 for s in current) + len(part.text)
+                if not same or head.pause_after_s or length > budget:
+                    flush()
+            current.append(part)
+    flush()
+    return chunks

@@ -1,0 +1,154 @@
+"""voxline's settings: one typed object, from TOML, then environment, then flags.
+
+Files: the path given by `--config` or `VOXLINE_CONFIG`, else `voxline.toml` in the current
+folder if there is one. See `samples/voxline.toml` for every key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import UsageError
+
+DEFAULT_ROUTES = {"en": "piper", "zh": "espeak:cmn", "yue": "espeak:yue"}
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes a job. Field docs double as the config reference."""
+
+    backend: str | None = None        # force one backend for all text
+    voice: str | None = None          # force one voice ("name" or "backend:name")
+    lang: str | None = None           # force one language instead of detecting per sentence
+    workers: int = field(default_factory=default_workers)  # synthesis workers
+    sample_rate_hz: int = 16000       # output sample rate
+    format: str = "wav"               # wav, flac, mp3, ogg, opus, m4a
+    sentence_pause_s: float = 0.2     # silence between chunks within a paragraph
+    paragraph_pause_s: float = 0.6    # silence between paragraphs
+    routes: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ROUTES))
+    backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def backend_options(self, name: str) -> dict[str, Any]:
+        return dict(self.backends.get(name, {}))
+
+
+# TOML [synth] key → (field, type)
+_SYNTH_KEYS = {
+    "backend": ("backend", str), "voice": ("voice", str), "lang": ("lang", str),
+    "workers": ("workers", int), "sample_rate": ("sample_rate_hz", int),
+    "format": ("format", str), "sentence_pause": ("sentence_pause_s", float),
+    "paragraph_pause": ("paragraph_pause_s", float),
+}
+_ENV_KEYS = {
+    "VOXLINE_BACKEND": "backend", "VOXLINE_VOICE": "voice", "VOXLINE_LANG": "lang",
+    "VOXLINE_WORKERS": "workers", "VOXLINE_SAMPLE_RATE": "sample_rate",
+    "VOXLINE_FORMAT": "format",
+}
+
+
+def _coerce(key: str, value: Any, kind: type, where: str) -> Any:
+    try:
+        if kind is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            return float(value)
+        if kind is int and isinstance(value, (int, str)) and not isinstance(value, bool):
+            return int(value)
+        if kind is str and isinstance(value, str):
+            return value
+    except ValueError:
+        pass
+    raise UsageError(f"{where}: {key} must be {kind.__name__}, got {value!r}")
+
+
+def config_path(explicit: str | None, env: Mapping[str, str]) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if env.get("VOXLINE_CONFIG"):
+        return Path(env["VOXLINE_CONFIG"])
+    local = Path("voxline.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(
+    config: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings from the config file, the environment and `overrides` (flags, by their
+    [synth] key names; None values are ignored), later sources winning."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    routes = dict(DEFAULT_ROUTES)
+    backends: dict[str, dict[str, Any]] = {}
+
+    path = config_path(config, env)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UsageError(f"config file {path} not found") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise UsageError(f"config file {path}: {exc}") from None
+        unknown = set(data) - {"synth", "routes", "backends"}
+        if unknown:
+            raise UsageError(
+                f"config file {path}: unknown section(s) {', '.join(sorted(unknown))} "
+                "(known: synth, routes, backends)"
+            )
+        for key, value in data.get("synth", {}).items():
+            if key not in _SYNTH_KEYS:
+                raise UsageError(
+                    f"config file {path}: unknown key synth.{key} "
+                    f"(known: {', '.join(sorted(_SYNTH_KEYS))})"
+                )
+            values[key] = _coerce(key, value, _SYNTH_KEYS[key][1], str(path))
+        for lang, target in data.get("routes", {}).items():
+            routes[lang] = _coerce(f"routes.{lang}", target, str, str(path))
+        for name, table in data.get("backends", {}).items():
+            if not isinstance(table, dict):
+                raise UsageError(f"config file {path}: [backends.{name}] must be a table")
+            backends[name] = dict(table)
+
+    for env_key, key in _ENV_KEYS.items():
+        if env.get(env_key):
+            values[key] = _coerce(env_key, env[env_key], _SYNTH_KEYS[key][1], "environment")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(key, value, _SYNTH_KEYS[key][1], "command line")
+
+    settings = replace(
+        Settings(routes=routes, backends=backends),
+        **{_SYNTH_KEYS[k][0]: v for k, v in values.items()},
+    )
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    from .audio import FORMATS, OPUS_RATES
+
+    if settings.workers < 1:
+        raise UsageError(f"workers must be at least 1, got {settings.workers}")
+    if not 4000 <= settings.sample_rate_hz <= 192000:
+        raise UsageError(f"sample rate {settings.sample_rate_hz} Hz is outside 4000–192000")
+    if settings.format not in FORMATS:
+        raise UsageError(
+            f"unknown format {settings.format!r} (known: {', '.join(FORMATS)})"
+        )
+    if settings.format == "opus" and settings.sample_rate_hz not in OPUS_RATES:
+        raise UsageError(
+            f"opus needs a sample rate of {', '.join(map(str, OPUS_RATES))} Hz, "
+            f"not {settings.sample_rate_hz}"
+        )
+    for name in ("sentence_pause_s", "paragraph_pause_s"):
+        if not 0 <= getattr(settings, name) <= 30:
+            raise UsageError(f"{name.removesuffix('_s')} must be between 0 and 30 seconds")
+

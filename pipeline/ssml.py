@@ -1,0 +1,313 @@
+"""The ssml-clean stage: parse SSML with a hardened parser into text runs, pauses and
+boundaries that the later stages understand, whatever the backend.
+
+Hardened: no DOCTYPE, no entity declarations, no external references (so no entity bombs and no
+file reads), a size limit, a nesting limit. Malformed input is an `SSMLError` with the line and
+column. Plain text goes through the same stage: paragraphs (blank lines) become boundaries.
+
+Supported: <speak> <p> <s> <break time|strength> <prosody rate|pitch|volume> <sub alias>
+<say-as interpret-as> <voice name|xml:lang> <lang xml:lang> <emphasis> <mark> <phoneme>
+<audio>. What a backend cannot do itself is translated later (pauses become silence at
+concatenation, rate a tempo filter, volume a gain) or dropped with a warning.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field, replace
+from xml.parsers import expat
+
+from .errors import SSMLError
+from .langdetect import canonical_language
+from .models import Prosody
+
+MAX_SSML_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_BREAK_S = 30.0
+
+BREAK_STRENGTH_S = {
+    "none": 0.0, "x-weak": 0.1, "weak": 0.25, "medium": 0.4, "strong": 0.7, "x-strong": 1.2,
+}
+RATE_WORDS = {"x-slow": 0.5, "slow": 0.75, "medium": 1.0, "default": 1.0, "fast": 1.25,
+              "x-fast": 1.6}
+PITCH_WORDS = {"x-low": 0.7, "low": 0.85, "medium": 1.0, "default": 1.0, "high": 1.15,
+               "x-high": 1.3}
+VOLUME_WORDS = {"silent": -60.0, "x-soft": -12.0, "soft": -6.0, "medium": 0.0, "default": 0.0,
+                "loud": 6.0, "x-loud": 10.0}
+SPELL_OUT = {"characters", "spell-out", "letters", "verbatim", "digits", "telephone"}
+KNOWN_TAGS = {"speak", "p", "s", "break", "prosody", "sub", "say-as", "voice", "lang",
+              "emphasis", "mark", "phoneme", "audio", "paragraph", "sentence", "desc"}
+
+
+@dataclass(frozen=True)
+class TextRun:
+    """Written text with the delivery that applies to it.
+
+    `text` is what goes on to normalization (a `<sub>` alias already substituted);
+    `source_text` is what the document says there; `span` is its character range in the
+    document. `say_as` is the SSML interpret-as value, if any.
+    """
+
+    text: str
+    span: tuple[int, int]
+    source_text: str
+    prosody: Prosody = field(default_factory=Prosody)
+    language: str | None = None
+    voice: str | None = None
+    say_as: str | None = None
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Silence to insert at this point, in seconds."""
+
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """The end of a sentence (`s`) or a paragraph (`p`)."""
+
+    kind: str
+
+
+Item = TextRun | Pause | Boundary
+
+
+@dataclass
+class CleanResult:
+    items: list[Item]
+    warnings: list[str]
+
+
+_PARAGRAPH = re.compile(r"\n[ \t\u3000]*\n\s*")
+
+
+def clean_plain(text: str) -> CleanResult:
+    """Plain text: one run per paragraph, paragraphs separated by boundaries."""
+    items: list[Item] = []
+    start = 0
+    for match in _PARAGRAPH.finditer(text):
+        _add_run(items, text, start, match.start())
+        items.append(Boundary("p"))
+        start = match.end()
+    _add_run(items, text, start, len(text))
+    return CleanResult(items, [])
+
+
+def _add_run(items: list[Item], text: str, start: int, end: int) -> None:
+    if text[start:end].strip():
+        items.append(TextRun(text[start:end], (start, end), text[start:end]))
+
+
+def parse_time(value: str) -> float:
+    """'500ms', '1.5s', '2' (seconds) → seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*", value or "")
+    if not match:
+        raise ValueError(f"break time {value!r} is not like '500ms' or '1.5s'")
+    number = float(match.group(1))
+    return number / 1000.0 if match.group(2) == "ms" else number
+
+
+def _relative(value: str, words: dict[str, float], what: str) -> float:
+    value = value.strip().lower()
+    if value in words:
+        return words[value]
+    match = re.fullmatch(r"([+-]?\d+(?:\.\d+)?)(%|st)?", value)
+    if not match:
+        raise ValueError(f"{what} {value!r} not understood")
+    number, unit = float(match.group(1)), match.group(2)
+    if unit == "st":
+        return 2.0 ** (number / 12.0)
+    if unit == "%":
+        # '+20%' is relative to the current value; '80%' is a fraction of it
+        return 1.0 + number / 100.0 if value[0] in "+-" else number / 100.0
+    return number
+
+
+def parse_rate(value: str) -> float:
+    rate = _relative(value, RATE_WORDS, "prosody rate")
+    if not 0.2 <= rate <= 4.0:
+        raise ValueError(f"prosody rate {value!r} is outside 20%–400%")
+    return rate
+
+
+def parse_pitch(value: str) -> float:
+    return max(0.25, min(_relative(value, PITCH_WORDS, "prosody pitch"), 4.0))
+
+
+def parse_volume(value: str) -> float:
+    value = value.strip().lower()
+    if value in VOLUME_WORDS:
+        return VOLUME_WORDS[value]
+    match = re.fullmatch(r"([+-]?\d+(?:\.\d+)?)\s*db", value)
+    if not match:
+        raise ValueError(f"prosody volume {value!r} is not a word or like '+6dB'")
+    return float(match.group(1))
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.items: list[Item] = []
+        self.warnings: list[str] = []
+        self.depth = 0
+        self.stack: list[dict] = [
+            {"tag": None, "prosody": Prosody(), "language": None, "voice": None, "say_as": None,
+             "sub": None}
+        ]
+        data = text.encode("utf-8")
+        # byte offset → character offset, for spans (expat reports bytes)
+        self._byte_starts = []
+        position = 0
+        for ch in text:
+            self._byte_starts.append(position)
+            position += len(ch.encode("utf-8"))
+        self.data = data
+        self.parser = expat.ParserCreate("utf-8")
+        self.parser.buffer_text = True
+        self.parser.ordered_attributes = False
+        self.parser.StartDoctypeDeclHandler = self._refuse_doctype
+        self.parser.EntityDeclHandler = self._refuse_entity
+        self.parser.ExternalEntityRefHandler = self._refuse_external
+        self.parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        self.parser.StartElementHandler = self._start
+        self.parser.EndElementHandler = self._end
+        self.parser.CharacterDataHandler = self._chars
+        self.root_seen = False
+
+    def _error(self, message: str) -> SSMLError:
+        return SSMLError(
+            message, line=self.parser.CurrentLineNumber,
+            column=self.parser.CurrentColumnNumber + 1,
+        )
+
+    def _refuse_doctype(self, *args):
+        raise self._error("DOCTYPE declarations are not allowed")
+
+    def _refuse_entity(self, *args):
+        raise self._error("entity declarations are not allowed")
+
+    def _refuse_external(self, *args):
+        raise self._error("external references are not allowed")
+
+    def _char_offset(self, byte_index: int) -> int:
+        return bisect.bisect_right(self._byte_starts, byte_index) - 1
+
+    def _start(self, raw_tag: str, attrs: dict[str, str]):
+        tag = raw_tag.rsplit(":", 1)[-1]
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self._error(f"elements nested deeper than {MAX_DEPTH}")
+        if not self.root_seen:
+            self.root_seen = True
+            if tag != "speak":
+                raise self._error(f"the root element must be <speak>, not <{raw_tag}>")
+        top = dict(self.stack[-1], tag=tag)
+        try:
+            self._apply(tag, attrs, top)
+        except ValueError as exc:
+            raise self._error(str(exc)) from None
+        self.stack.append(top)
+
+    def _apply(self, tag: str, attrs: dict[str, str], top: dict) -> None:
+        lang = attrs.get("xml:lang") or attrs.get("lang")
+        if lang:
+            top["language"] = canonical_language(lang)
+        if tag in ("p", "paragraph", "s", "sentence"):
+            self.items.append(Boundary("p" if tag in ("p", "paragraph") else "s"))
+        elif tag == "break":
+            if "time" in attrs:
+                seconds = parse_time(attrs["time"])
+            else:
+                strength = attrs.get("strength", "medium")
+                if strength not in BREAK_STRENGTH_S:
+                    raise ValueError(f"break strength {strength!r} not understood")
+                seconds = BREAK_STRENGTH_S[strength]
+            if seconds > MAX_BREAK_S:
+                self.warnings.append(f"<break> of {seconds:g}s shortened to {MAX_BREAK_S:g}s")
+                seconds = MAX_BREAK_S
+            self.items.append(Pause(seconds))
+        elif tag == "prosody":
+            prosody = top["prosody"]
+            if "rate" in attrs:
+                prosody = replace(prosody, rate=prosody.rate * parse_rate(attrs["rate"]))
+            if "pitch" in attrs:
+                prosody = replace(prosody, pitch=prosody.pitch * parse_pitch(attrs["pitch"]))
+            if "volume" in attrs:
+                prosody = replace(
+                    prosody, volume_db=prosody.volume_db + parse_volume(attrs["volume"])
+                )
+            top["prosody"] = prosody
+        elif tag == "sub":
+            if "alias" not in attrs:
+                raise ValueError("<sub> needs an alias attribute")
+            top["sub"] = {"alias": attrs["alias"], "start": None, "end": None, "source": []}
+        elif tag == "say-as":
+            top["say_as"] = (attrs.get("interpret-as") or "").lower() or None
+        elif tag == "voice":
+            if attrs.get("name"):
+                top["voice"] = attrs["name"]
+        elif tag == "emphasis":
+            self.warnings.append("<emphasis> is spoken without emphasis")
+        elif tag == "audio":
+            self.warnings.append("<audio> is not played; its fallback text is spoken")
+        elif tag == "phoneme":
+            self.warnings.append("<phoneme> pronunciations are not applied; its text is spoken")
+        elif tag not in KNOWN_TAGS:
+            self.warnings.append(f"unknown SSML tag <{tag}> ignored; its text is spoken")
+
+    def _end(self, raw_tag: str):
+        frame = self.stack.pop()
+        self.depth -= 1
+        tag = frame["tag"]
+        if tag == "sub" and frame["sub"] is not None:
+            sub = frame["sub"]
+            if sub["start"] is None:
+                sub["start"] = sub["end"] = self._char_offset(self.parser.CurrentByteIndex)
+            self.items.append(TextRun(
+                sub["alias"], (sub["start"], sub["end"]), "".join(sub["source"]),
+                frame["prosody"], frame["language"], frame["voice"], frame["say_as"],
+            ))
+        elif tag in ("p", "paragraph", "s", "sentence"):
+            self.items.append(Boundary("p" if tag in ("p", "paragraph") else "s"))
+
+    def _chars(self, data: str):
+        top = self.stack[-1]
+        if top["tag"] == "desc":
+            return
+        start = self._char_offset(self.parser.CurrentByteIndex)
+        end = start + len(data)
+        # entity references (&amp;) make the source longer than the data; clamp to the text
+        end = min(max(end, start), len(self.text))
+        sub = next((f["sub"] for f in reversed(self.stack) if f.get("sub")), None)
+        if sub is not None:
+            sub["start"] = start if sub["start"] is None else sub["start"]
+            sub["end"] = end
+            sub["source"].append(data)
+            return
+        if not data.strip():
+            return
+        if len(self.stack) == 1:
+            return
+        self.items.append(TextRun(
+            data, (start, end), data, top["prosody"], top["language"], top["voice"],
+            top["say_as"],
+        ))
+
+    def parse(self) -> CleanResult:
+        if len(self.data) > MAX_SSML_BYTES:
+            raise SSMLError(f"document larger than {MAX_SSML_BYTES // (1024 * 1024)} MiB")
+        try:
+            self.parser.Parse(self.data, True)
+        except expat.ExpatError as exc:
+            raise SSMLError(
+                expat.ErrorString(exc.code), line=exc.lineno, column=exc.offset + 1
+            ) from None
+        return CleanResult(self.items, self.warnings)
+
+
+def clean_ssml(text: str) -> CleanResult:
+    """Parse an SSML document into runs, pauses and boundaries."""
+    return _Parser(text).parse()

@@ -1,0 +1,9 @@
+"""voxline's built-in plugins. Each module registers itself through the same hooks a
+third-party plugin uses."""
+
+BUILTINS = (
+    "voxline.plugins.normalize_en",
+    "voxline.plugins.normalize_zh",
+    "voxline.plugins.piper_tts",
+    "voxline.plugins.espeak_ng",
+)
