@@ -254,7 +254,9 @@ def measure(path: str | Path, silence_dbfs: float = -45.0) -> Measurement:
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # pydub looks for ffmpeg on PATH
+        # pydub looks for ffmpeg on PATH and imports the deprecated audioop; neither matters here
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
         from pydub import AudioSegment
         from pydub.silence import detect_nonsilent
 

@@ -1,0 +1,79 @@
+"""Shared fixtures: running the real CLI, a throwaway tone backend, measuring WAV files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import voxline
+from voxline import Audio, Backend, BackendError, Capabilities, Voice
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+
+
+def run_cli(*args: str, input: bytes | None = None, cwd: Path | None = None,
+            env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `voxline ARGS` as a user would, in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-c", "from voxline.cli.main import main; main()", *args],
+        input=input, capture_output=True, cwd=cwd, env=full_env, timeout=timeout,
+    )
+
+
+class ToneBackend(Backend):
+    """A deterministic backend for pipeline tests: 0.06 s of a 440 Hz tone per character,
+    at 24 kHz float32 (so resampling is exercised). Text containing FAIL raises."""
+
+    name = "tone"
+    version = "1"
+    capabilities = Capabilities(
+        sample_rate_hz=24000, languages=("en", "zh", "yue"),
+        voices=(Voice("a4", "en"), Voice("a4", "zh")), budget_chars=40,
+    )
+    calls: list[str] = []
+
+    def synthesize(self, request):
+        if "FAIL" in request.text:
+            raise BackendError("tone backend was told to fail")
+        ToneBackend.calls.append(request.text)
+        n = int(0.06 * 24000 * len(request.text))
+        t = np.arange(n, dtype=np.float32) / 24000
+        return Audio((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 24000, 1)
+
+
+class TonePlugin:
+    @voxline.hookimpl
+    def register_backends(self, register):
+        register(ToneBackend)
+
+
+@pytest.fixture
+def pm_with_tone():
+    """A fresh plugin manager with the tone backend registered as a plugin."""
+    from voxline.pluginmanager import get_plugin_manager
+
+    pm = get_plugin_manager(load_env="")
+    pm.register(TonePlugin(), name="undo-tone")
+    ToneBackend.calls = []
+    try:
+        yield pm
+    finally:
+        pm.unregister(name="undo-tone")
+
+
+def wav_info(path: Path):
+    """(sample rate, channels, sample width, duration s, rms) of a WAV file."""
+    import wave
+
+    with wave.open(str(path), "rb") as w:
+        frames = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        return (w.getframerate(), w.getnchannels(), w.getsampwidth(),
+                w.getnframes() / w.getframerate(),
+                float(np.sqrt(np.mean(frames.astype(np.float64) ** 2))) if frames.size else 0.0)
