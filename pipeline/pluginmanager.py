@@ -64,7 +64,7 @@ def check(pm: pluggy.PluginManager) -> None:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin_name!r}: {exc}") from exc
+        raise PluginError(f"plugin {pm.get_name(exc.plugin)!r}: {exc}") from exc
 
 
 @dataclass
@@ -129,9 +129,9 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
         ("register_normalizers", normalizer_register),
         ("register_backends", backend_register),
     ):
-        # pluggy calls the last registered first; built-ins were registered first, so walk
-        # in registration order to let third-party plugins override them.
-        for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+        # get_hookimpls() is in registration order: built-ins first, so a third-party
+        # normalizer registered later replaces a built-in one for its languages.
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
             try:
                 impl.function(register=make_register(impl.plugin_name))
             except PluginError:

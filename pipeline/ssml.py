@@ -277,10 +277,11 @@ class _Parser:
         top = self.stack[-1]
         if top["tag"] == "desc":
             return
-        start = self._char_offset(self.parser.CurrentByteIndex)
-        end = start + len(data)
-        # entity references (&amp;) make the source longer than the data; clamp to the text
-        end = min(max(end, start), len(self.text))
+        # with buffered text, expat reports the position of the markup that ends the text
+        end = self._char_offset(self.parser.CurrentByteIndex)
+        if end < 0 or self.parser.CurrentByteIndex >= len(self.data):
+            end = len(self.text)
+        start = max(0, end - len(data))  # exact unless the text held entity references
         sub = next((f["sub"] for f in reversed(self.stack) if f.get("sub")), None)
         if sub is not None:
             sub["start"] = start if sub["start"] is None else sub["start"]

@@ -1,0 +1,129 @@
+"""The plugin system: discovery hooks, event hooks, errors naming the plugin."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import voxline
+from conftest import ToneBackend, TonePlugin, run_cli
+from voxline.errors import PluginError
+from voxline.pluginmanager import build_registry, check, get_plugin_manager
+
+
+def test_builtins_are_plugins_registered_through_hooks():
+    proc = run_cli("plugins")
+    assert proc.returncode == 0
+    plugins = {p["name"]: p for p in json.loads(proc.stdout)}
+    assert plugins["voxline.plugins.piper_tts"]["hooks"] == ["register_backends"]
+    assert plugins["voxline.plugins.espeak_ng"]["hooks"] == ["register_backends"]
+    assert plugins["voxline.plugins.normalize_zh"]["hooks"] == ["register_normalizers"]
+    registry = build_registry(get_plugin_manager(load_env=""))
+    assert registry.provided_by["backend:piper"] == "voxline.plugins.piper_tts"
+    assert registry.provided_by["normalizer:zh"] == "voxline.plugins.normalize_zh"
+
+
+def test_backends_json_lists_capabilities_and_health():
+    proc = run_cli("backends", "--json")
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert rows["piper"]["sample_rate_hz"] == 22050 and "en" in rows["piper"]["languages"]
+    assert {"zh", "yue", "en"} <= set(rows["espeak"]["languages"])
+    assert rows["espeak"]["health"]["ok"] is True
+    assert "rate" in rows["espeak"]["controls"]
+
+
+def test_misspelled_hook_is_an_error_naming_the_plugin():
+    class Typo:
+        @voxline.hookimpl
+        def register_backend(self, register):  # missing "s"
+            pass
+
+    pm = get_plugin_manager(load_env="")
+    pm.register(Typo(), name="undo-typo")
+    with pytest.raises(PluginError, match="undo-typo"):
+        check(pm)
+
+
+def test_backend_name_collision_names_both_plugins(pm_with_tone):
+    pm_with_tone.register(TonePlugin(), name="undo-tone-again")
+    try:
+        with pytest.raises(PluginError, match="'undo-tone'.*'undo-tone-again'"):
+            build_registry(pm_with_tone)
+    finally:
+        pm_with_tone.unregister(name="undo-tone-again")
+
+
+def test_registering_something_that_is_not_a_backend_fails_clearly():
+    class Bad:
+        @voxline.hookimpl
+        def register_backends(self, register):
+            register(object)
+
+    pm = get_plugin_manager(load_env="")
+    pm.register(Bad(), name="undo-bad")
+    with pytest.raises(PluginError, match="undo-bad.*not a voxline.Backend"):
+        build_registry(pm)
+
+
+def test_event_hooks_see_the_whole_job(pm_with_tone, tmp_path):
+    from voxline.job import Job, Pipeline, plan_outputs
+    from voxline.audio import FORMATS
+    from voxline.settings import load_settings
+
+    events = []
+
+    class Listener:
+        @voxline.hookimpl
+        def job_started(self, job):
+            events.append("job_started")
+
+        @voxline.hookimpl
+        def document_started(self, document, chunk_count):
+            events.append(("document_started", chunk_count))
+
+        @voxline.hookimpl
+        def stage_finished(self, document, stage, duration_s, chunk):
+            events.append(("stage", stage, chunk is None))
+
+        @voxline.hookimpl
+        def chunk_finished(self, document, chunk, audio_duration_s):
+            events.append(("chunk", chunk.index, round(audio_duration_s, 2)))
+
+        @voxline.hookimpl
+        def job_finished(self, job, report):
+            events.append("job_finished")
+
+    pm_with_tone.register(Listener(), name="undo-listener")
+    src = tmp_path / "a.txt"
+    src.write_text("One two three. Four five six seven eight nine. Ten.", encoding="utf-8")
+    settings = load_settings(overrides={"backend": "tone", "workers": 2}, env={})
+    specs = plan_outputs([(src, None)], tmp_path / "out", FORMATS["wav"], False)
+    report = Pipeline(pm_with_tone, build_registry(pm_with_tone), settings).run(
+        Job(specs, settings))
+    assert report.exit_code == 0
+    assert events[0] == "job_started" and events[-1] == "job_finished"
+    chunks = [e for e in events if e[0] == "chunk"]
+    assert len(chunks) == len(ToneBackend.calls) >= 2
+    assert ("document_started", len(chunks)) in events
+    stages = {e[1] for e in events if e[0] == "stage"}
+    assert stages == {"read", "ssml", "normalize", "segment", "synthesize", "resample",
+                      "concatenate"}
+
+
+def test_import_voxline_is_light():
+    code = ("import sys, voxline; heavy = [m for m in ('torch', 'textual', 'onnxruntime', "
+            "'numpy', 'wetext') if m in sys.modules]; print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_help_loads_no_engine():
+    code = ("import sys; from voxline.cli.main import main\n"
+            "sys.argv = ['voxline', '--help']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(','.join(m for m in ('numpy', 'onnxruntime', 'piper', 'wetext', 'torch') "
+            "if m in sys.modules), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "Usage: voxline" in out.stdout
+    assert out.stderr.strip() == ""
