@@ -68,3 +68,7 @@ def main(argv: list[str] | None = None) -> None:
                    "(please report this with the command you ran)", err=True)
         code = EXIT_INTERNAL
     sys.exit(code or 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Run voxline benchmarks and print a table of figures (and JSON with --json).
+
+    python -m benchmarks workers      50 mixed zh/en files, --workers 1 vs 2, same run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EN = [
+    "The city council approved a new transit budget on Tuesday after a long debate.",
+    "Ridership grew 12.5% last year, and officials expect 1,200 more riders a day.",
+    "Dr. Park said the first buses would run on March 5, 2025 at 6:30 am.",
+    "Fares will stay at $2.50 for adults and $1.25 for seniors.",
+    "Critics argued that the plan ignores the needs of rural neighborhoods.",
+    "The light rail extension adds 8.5 km of track and four new stations.",
+]
+ZH = [
+    "国家统计局发布数据显示，今年前两个月工业增加值同比增长7.0%。",
+    "一季度国内生产总值达到29.63万亿元，同比增长5.3%。",
+    "您好，欢迎致电客服中心，请问有什么可以帮您？",
+    "您的包裹预计明天下午3点前送达，请注意查收。",
+    "全国平均气温为-3℃到5℃，较常年同期偏高1.5℃。",
+]
+
+
+def make_corpus(folder: Path, files: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    for i in range(files):
+        if i % 2:
+            lines = [rng.choice(ZH) for _ in range(4)] + [rng.choice(EN)]
+        else:
+            lines = [rng.choice(EN) for _ in range(4)] + [rng.choice(ZH)]
+        (folder / f"doc{i:03d}.txt").write_text("\n".join(lines), encoding="utf-8")
+
+
+def synth(folder: Path, out: Path, workers: int) -> dict:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "voxline.cli.main", "synth", str(folder), "-o", str(out),
+         "--workers", str(workers), "--json", "-q"],
+        capture_output=True, text=True,
+    )
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"voxline synth failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    report = json.loads(proc.stdout)
+    return {"workers": workers, "process_wall_s": round(wall, 2), "job_wall_s": report["wall_s"],
+            "audio_s": report["audio_s"], "rtf": report["rtf"], "files": report["written"]}
+
+
+def bench_workers(files: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "in"
+        folder.mkdir()
+        make_corpus(folder, files)
+        # warm the OS file cache and Python bytecode so the first measured run is not penalized
+        synth(folder, Path(tmp) / "warm", 2)
+        rows = [synth(folder, Path(tmp) / f"out{w}", w) for w in (1, 2)]
+    ratio = rows[1]["process_wall_s"] / rows[0]["process_wall_s"]
+    return {"benchmark": "workers", "files": files, "rows": rows,
+            "ratio_2_vs_1": round(ratio, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("name", choices=["workers"], nargs="?", default="workers")
+    parser.add_argument("--files", type=int, default=50)
+    parser.add_argument("--json", dest="json_path", help="also write the figures here")
+    args = parser.parse_args()
+    result = bench_workers(args.files)
+    print(f"{'workers':>8} {'wall s':>8} {'job s':>8} {'audio s':>9} {'RTF':>7} {'files':>6}")
+    for row in result["rows"]:
+        print(f"{row['workers']:>8} {row['process_wall_s']:>8} {row['job_wall_s']:>8} "
+              f"{row['audio_s']:>9} {row['rtf']:>7} {row['files']:>6}")
+    print(f"wall time with 2 workers / with 1 worker: {result['ratio_2_vs_1']}")
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
