@@ -68,6 +68,7 @@ class JobReport:
     wall_s: float
     workers: int
     interrupted: bool = False
+    inputs: int = 0  # inputs in the job, including any not reached before an interruption
 
     @property
     def audio_s(self) -> float:
@@ -93,7 +94,7 @@ class JobReport:
 
     def to_dict(self) -> dict:
         return {
-            "files": len(self.documents),
+            "files": max(self.inputs, len(self.documents)),
             "written": sum(1 for d in self.documents if d.ok),
             "failed": sum(1 for d in self.documents if not d.ok),
             "interrupted": self.interrupted,
@@ -379,7 +380,8 @@ class Pipeline:
                     doc.result.exit_code = EXIT_INTERRUPTED
             executor.shutdown(wait=not interrupted, cancel_futures=True)
             pool.close()
-        report = JobReport(results, time.perf_counter() - started, settings.workers, interrupted)
+        report = JobReport(results, time.perf_counter() - started, settings.workers, interrupted,
+                           len(job.inputs))
         self.pm.hook.job_finished(job=job, report=report)
         return report
 

@@ -25,7 +25,8 @@ def _bundled_voice() -> tuple[Path, Path]:
 
 class PiperBackend(Backend):
     """Piper voices. Options (`[backends.piper]`): `length_scale` (slower > 1 > faster),
-    `noise_scale`, `noise_w_scale`, `speaker_id` for multi-speaker voices."""
+    `noise_scale`, `noise_w_scale`, `speaker_id` for multi-speaker voices, and
+    `sentence_silence` (seconds between the sentences of one chunk, default 0.2)."""
 
     name = "piper"
     version = "1"
@@ -96,10 +97,14 @@ class PiperBackend(Backend):
             noise_scale=self.options.get("noise_scale"),
             noise_w_scale=self.options.get("noise_w_scale"),
         )
-        parts = [
-            np.frombuffer(chunk.audio_int16_bytes, dtype=np.int16)
-            for chunk in voice.synthesize(request.text, config)
-        ]
+        # Piper yields one piece per sentence with no gap between them
+        gap = np.zeros(int(float(self.options.get("sentence_silence", 0.2))
+                           * voice.config.sample_rate), dtype=np.int16)
+        parts = []
+        for piece in voice.synthesize(request.text, config):
+            if parts:
+                parts.append(gap)
+            parts.append(np.frombuffer(piece.audio_int16_bytes, dtype=np.int16))
         samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
         return Audio(samples, voice.config.sample_rate, 1)
 

@@ -93,3 +93,38 @@ def test_backend_that_cannot_speak_the_language(tmp_path):
     assert proc.returncode == 4
     assert "backend 'piper' does not speak 'zh'" in report["documents"][0]["error"]
     assert "espeak" in report["documents"][0]["error"]
+
+
+def test_ctrl_c_keeps_finished_files_and_leaves_no_partial_one(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import SAMPLES
+
+    src = tmp_path / "in"
+    src.mkdir()
+    article = (SAMPLES / "en_article.txt").read_text(encoding="utf-8")
+    (src / "a_short.txt").write_text("Short and done.", encoding="utf-8")
+    for i in range(4):
+        (src / f"b_long{i}.txt").write_text(article * 3, encoding="utf-8")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from voxline.cli.main import main; main()", "synth", str(src),
+         "-o", str(out), "-q", "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.time() + 60
+    while not (out / "a_short.wav").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # now inside the first long file
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr.decode()
+    assert b"Traceback" not in stderr
+    assert b"interrupted" in stdout
+    names = sorted(p.name for p in out.iterdir())
+    assert names[0] == "a_short.wav" and len(names) < 5
+    assert not [n for n in names if "part" in n]
