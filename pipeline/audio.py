@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import subprocess
 import threading
 import wave
@@ -227,8 +228,6 @@ def decode(data: bytes) -> Audio:
 
 
 def _stream_info(ffmpeg_log: str) -> tuple[int, int]:
-    import re
-
     match = re.search(r"Stream #0:\d.*?Audio: [^,]+, (\d+) Hz, (mono|stereo|(\d+) channels)",
                       ffmpeg_log)
     if not match:

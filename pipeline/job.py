@@ -129,19 +129,19 @@ class BackendPool:
         self._all: list[Backend] = []
         self._lock = threading.Lock()
         self._limits: dict[str, threading.BoundedSemaphore] = {}
+        self._cores = default_workers()
 
     def get(self, name: str) -> Backend:
         cls = self._registry.backend(name)
         options = self._settings.backend_options(name)
-        cores = default_workers()
         if cls.capabilities.thread_safe:
             with self._lock:
                 if name not in self._shared:
-                    self._shared[name] = self._make(cls, options, cores)
+                    self._shared[name] = self._make(cls, options, self._cores)
                 return self._shared[name]
         instances = self._local.__dict__.setdefault("instances", {})
         if name not in instances:
-            share = max(1, cores // self._settings.workers)
+            share = max(1, self._cores // self._settings.workers)
             with self._lock:
                 instances[name] = self._make(cls, options, share)
         return instances[name]
@@ -174,7 +174,6 @@ class BackendPool:
 @dataclass
 class _ChunkAudio:
     pcm: "object"
-    audio_s: float
     backend: str
     synthesize_s: float
     resample_s: float
@@ -213,8 +212,7 @@ class Pipeline:
             pitch=prosody.pitch if "pitch" in controls else 1.0,
             volume_db=prosody.volume_db if "volume" in controls else 0.0,
         )
-        request = chunk.request()
-        request = type(request)(request.text, request.language, request.voice, native)
+        request = chunk.request(native)
         limit = pool.limit(chunk.backend)
         started = time.perf_counter()
         if limit is not None:
@@ -239,7 +237,7 @@ class Pipeline:
                                     chunk=chunk)
         self.pm.hook.chunk_finished(document=document, chunk=chunk,
                                     audio_duration_s=out.duration_s)
-        return _ChunkAudio(out.samples, out.duration_s, chunk.backend, synth_s, resample_s)
+        return _ChunkAudio(out.samples, chunk.backend, synth_s, resample_s)
 
     # -- main thread -------------------------------------------------------------------
 
@@ -295,7 +293,6 @@ class Pipeline:
         if not is_last:
             doc.encoder.write(audio_mod.silence(chunk.pause_after_s,
                                                 self.settings.sample_rate_hz))
-        doc.result.audio_s += produced.audio_s
         doc.result.backends[produced.backend] = doc.result.backends.get(produced.backend, 0) + 1
         if is_last:
             written = doc.encoder.finish()

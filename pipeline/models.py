@@ -157,5 +157,8 @@ class Chunk:
     span: tuple[int, int]
     source_text: str
 
-    def request(self) -> SynthesisRequest:
-        return SynthesisRequest(self.text, self.language, self.voice, self.prosody)
+    def request(self, prosody: Prosody | None = None) -> SynthesisRequest:
+        """This chunk as a backend request, with `prosody` in place of the chunk's own (the
+        part of it the backend applies itself) when given."""
+        return SynthesisRequest(self.text, self.language, self.voice,
+                                self.prosody if prosody is None else prosody)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from . import langdetect, segment, ssml
 from .errors import BackendError, InputError
-from .models import Chunk, Document, Prosody, Sentence
+from .models import Chunk, Document, Sentence
 from .normalize import NormalizerSet
 from .pluginmanager import Registry
 from .settings import Settings
@@ -151,7 +151,7 @@ def prepare(document: Document, settings: Settings, registry: Registry,
         backend, voice = route(language, run.voice, settings, registry)
         sentences.append(Sentence(
             text=spoken, source_text=source, span=span, language=language, voice=voice,
-            backend=backend, prosody=run.prosody or Prosody(), pause_after_s=pause,
+            backend=backend, prosody=run.prosody, pause_after_s=pause,
         ))
     stage_s["normalize"] = clock() - started
 

@@ -167,7 +167,6 @@ class _Parser:
         self.data = data
         self.parser = expat.ParserCreate("utf-8")
         self.parser.buffer_text = True
-        self.parser.ordered_attributes = False
         self.parser.StartDoctypeDeclHandler = self._refuse_doctype
         self.parser.EntityDeclHandler = self._refuse_entity
         self.parser.ExternalEntityRefHandler = self._refuse_external
