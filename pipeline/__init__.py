@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 hookimpl = pluggy.HookimplMarker("voxline")
 
-from .backend import Backend  # noqa: E402
+from .backend import Backend, BackendHost, Router  # noqa: E402
 from .errors import (  # noqa: E402
     BackendError,
     InputError,
@@ -33,6 +33,7 @@ from .models import (  # noqa: E402
     SynthesisRequest,
     Voice,
 )
+from .http import HttpBackend  # noqa: E402
 from .normalize import Normalizer  # noqa: E402
 
 __all__ = [
@@ -41,15 +42,18 @@ __all__ = [
     "Audio",
     "Backend",
     "BackendError",
+    "BackendHost",
     "Capabilities",
     "Chunk",
     "Document",
     "Health",
+    "HttpBackend",
     "InputError",
     "Normalizer",
     "OutputError",
     "PluginError",
     "Prosody",
+    "Router",
     "SSMLError",
     "Sentence",
     "SynthesisRequest",

@@ -1,20 +1,42 @@
-"""The base class every speech backend plugin subclasses."""
+"""The base classes every speech backend plugin subclasses."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Protocol
 
 from .models import Audio, Capabilities, Health, SynthesisRequest
+
+
+class BackendHost(Protocol):
+    """What the pipeline offers a running backend instance."""
+
+    def backend(self, name: str) -> "Backend":
+        """The job's instance of another backend (a router uses this to reach its targets)."""
+
+    def emit(self, name: str, state: Mapping[str, Any]) -> None:
+        """Tell listeners (the `backend_state` hook) what changed: health, choice, breaker."""
+
+
+class _NoHost:
+    def backend(self, name: str) -> "Backend":
+        from .errors import BackendError
+
+        raise BackendError(f"backend {name!r} is not available outside a job")
+
+    def emit(self, name: str, state: Mapping[str, Any]) -> None:
+        pass
 
 
 class Backend:
     """A speech engine behind one name.
 
     Subclasses set `name`, `version` and `capabilities` as class attributes (the pipeline reads
-    them without instantiating) and implement `synthesize`. `options` is the backend's table
-    from the configuration (`[backends.NAME]`); `threads` is how many CPU threads this
-    instance may use (the pipeline divides the machine's cores among its workers).
+    them without instantiating) and implement `synthesize`. A backend whose capabilities depend
+    on its deployment (a server's languages, voices or SSML support) overrides
+    `configured_capabilities`. `options` is the backend's table from the configuration
+    (`[backends.NAME]`); `threads` is how many CPU threads this instance may use (the pipeline
+    divides the machine's cores among its workers).
     """
 
     name: ClassVar[str]
@@ -24,6 +46,25 @@ class Backend:
     def __init__(self, options: Mapping[str, Any] | None = None, *, threads: int = 1):
         self.options = dict(options or {})
         self.threads = threads
+        self.host: BackendHost = _NoHost()
+        # the instance's own view, for backends whose capabilities come from configuration;
+        # the pipeline replaces it with the registry's view, which can see other backends
+        try:
+            caps = type(self).configured_capabilities(self.options, _no_lookup)
+        except LookupError:
+            caps = type(self).capabilities
+        self.capabilities = caps  # type: ignore[misc]
+
+    @classmethod
+    def configured_capabilities(cls, options: Mapping[str, Any],
+                                capabilities_of: Callable[[str], Capabilities]) -> Capabilities:
+        """Capabilities under the configuration `options`; `capabilities_of(name)` gives
+        another backend's configured capabilities. The default is the class attribute."""
+        return cls.capabilities
+
+    def attach(self, host: BackendHost) -> None:
+        """Called by the pipeline once, right after the instance is made."""
+        self.host = host
 
     def synthesize(self, request: SynthesisRequest) -> Audio:
         """Speak `request.text` and return its audio. Raise `voxline.BackendError` with a
@@ -42,9 +83,9 @@ class Backend:
         return language in cls.capabilities.languages
 
     @classmethod
-    def describe(cls) -> dict[str, Any]:
+    def describe(cls, capabilities: Capabilities | None = None) -> dict[str, Any]:
         """Capabilities as plain data, for `voxline backends --json`."""
-        caps = cls.capabilities
+        caps = capabilities or cls.capabilities
         return {
             "name": cls.name,
             "version": cls.version,
@@ -62,4 +103,28 @@ class Backend:
             "needs_gpu": caps.needs_gpu,
             "thread_safe": caps.thread_safe,
             "max_workers": caps.max_workers,
+            "network": caps.network,
+            "deterministic": caps.deterministic,
         }
+
+
+def _no_lookup(name: str) -> Capabilities:
+    raise LookupError(name)
+
+
+class Router(Backend):
+    """A backend that speaks through other backends, choosing per request.
+
+    The pipeline asks `candidates()` for the backends to try, in order, and runs them with
+    its retry, circuit-breaker and fallback rules; it reports each attempt's outcome back
+    through `record()`. `synthesize` is never called on a router.
+    """
+
+    def candidates(self, request: SynthesisRequest) -> Sequence[str]:
+        raise NotImplementedError
+
+    def record(self, backend: str, ok: bool, reason: str | None = None) -> None:
+        """The outcome of one attempt on `backend`, one of this router's candidates."""
+
+    def synthesize(self, request: SynthesisRequest) -> Audio:  # pragma: no cover - contract
+        raise TypeError(f"router {self.name!r} is not called directly")

@@ -52,9 +52,20 @@ class SSMLError(InputError):
 
 
 class BackendError(VoxlineError):
-    """A speech backend that is missing, unusable or failed to produce audio."""
+    """A speech backend that is missing, unusable or failed to produce audio.
+
+    `reason` is a short label for counting failures (`timeout`, `connection refused`,
+    `http 503`, `too short`, ...); `retryable` says whether the same request may succeed if
+    sent again (a timeout may, a 404 will not).
+    """
 
     exit_code = EXIT_BACKEND
+
+    def __init__(self, message: str, *, hint: str | None = None, reason: str = "error",
+                 retryable: bool = False):
+        super().__init__(message, hint=hint)
+        self.reason = reason
+        self.retryable = retryable
 
 
 class OutputError(VoxlineError):

@@ -86,3 +86,19 @@ def job_finished(job, report):
 def warning(document, message):
     """Called for each warning the pipeline raises about a document (an SSML tag dropped,
     a control a backend cannot apply, ...); `document` may be None."""
+
+
+@hookspec
+def attempt_failed(document, chunk, backend, reason, action):
+    """Called on a worker thread when an attempt to synthesize `chunk` on `backend` failed.
+    `reason` is a short label (`timeout`, `http 503`, `connection refused`, `too short`,
+    `circuit open`, ...); `action` is what happens next: `retry` (same backend, after a
+    backoff), `fallback` (the next backend in the chain) or `give up`."""
+
+
+@hookspec
+def backend_state(backend, state):
+    """Called, from any thread, when something about a backend changes that a monitor would
+    show: a router's choice (`state["choice"]`, `state["why"]`, and the health answer it was
+    based on in `state["health"]`) or a circuit breaker's state (`state["breaker"]`: `open`,
+    `half-open`, `closed`). `state` is a plain dict."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +20,11 @@ from pathlib import Path
 from . import audio as audio_mod
 from .backend import Backend
 from .errors import EXIT_INTERRUPTED, EXIT_OK, BackendError, VoxlineError
-from .models import Chunk, Document, Prosody
+from .models import Chunk, Document
 from .normalize import NormalizerSet
 from .pluginmanager import Registry
 from .prepare import Prepared, prepare
+from .resilience import Dispatcher, QualityGuard, RetryPolicy
 from .settings import Settings, default_workers
 from .textio import read_document
 
@@ -69,6 +72,7 @@ class JobReport:
     workers: int
     interrupted: bool = False
     inputs: int = 0  # inputs in the job, including any not reached before an interruption
+    synthesis: dict = field(default_factory=dict)  # per-backend counts, retries, fallbacks
 
     @property
     def audio_s(self) -> float:
@@ -104,6 +108,11 @@ class JobReport:
             "rtf": None if self.rtf is None else round(self.rtf, 4),
             "workers": self.workers,
             "stage_s": {k: round(v, 4) for k, v in self.stage_s.items()},
+            "backends": self.synthesis.get("backends", {}),
+            "retries": self.synthesis.get("retries", 0),
+            "fallbacks": self.synthesis.get("fallbacks", 0),
+            "fallback_reasons": self.synthesis.get("fallback_reasons", []),
+            "quality_warnings": self.synthesis.get("quality_warnings", []),
             "documents": [
                 {
                     "source": d.source, "output": d.output, "error": d.error,
@@ -121,20 +130,30 @@ class BackendPool:
     """Backend instances for the workers: one shared instance of a thread-safe backend, one
     per worker thread otherwise; each gets its share of the CPU cores."""
 
-    def __init__(self, registry: Registry, settings: Settings):
-        self._registry = registry
+    def __init__(self, registry: Registry, settings: Settings,
+                 on_state: Callable[[str, Mapping[str, Any]], None] | None = None):
+        self._registry = registry.configure(settings.backends)
         self._settings = settings
         self._shared: dict[str, Backend] = {}
         self._local = threading.local()
         self._all: list[Backend] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._limits: dict[str, threading.BoundedSemaphore] = {}
         self._cores = default_workers()
+        self._on_state = on_state
+
+    # the BackendHost interface, offered to every instance
+    def backend(self, name: str) -> Backend:
+        return self.get(name)
+
+    def emit(self, name: str, state: Mapping[str, Any]) -> None:
+        if self._on_state is not None:
+            self._on_state(name, dict(state))
 
     def get(self, name: str) -> Backend:
         cls = self._registry.backend(name)
         options = self._settings.backend_options(name)
-        if cls.capabilities.thread_safe:
+        if self._registry.capabilities(name).thread_safe:
             with self._lock:
                 if name not in self._shared:
                     self._shared[name] = self._make(cls, options, self._cores)
@@ -153,11 +172,13 @@ class BackendPool:
             raise
         except Exception as exc:
             raise BackendError(f"backend {cls.name!r} could not start: {exc}") from exc
+        instance.capabilities = self._registry.capabilities(cls.name)
+        instance.attach(self)
         self._all.append(instance)
         return instance
 
     def limit(self, name: str) -> threading.BoundedSemaphore | None:
-        cap = self._registry.backend(name).capabilities.max_workers
+        cap = self._registry.capabilities(name).max_workers
         if cap is None:
             return None
         with self._lock:
@@ -177,6 +198,7 @@ class _ChunkAudio:
     backend: str
     synthesize_s: float
     resample_s: float
+    warning: str | None = None
 
 
 @dataclass
@@ -197,37 +219,21 @@ class Pipeline:
         self.registry = registry
         self.settings = settings
         self.format = audio_mod.FORMATS[settings.format]
+        registry.configure(settings.backends)
         self._warned: set[tuple[str, str]] = set()
 
     # -- worker side -------------------------------------------------------------------
 
-    def _synthesize(self, pool: BackendPool, doc: _DocState, chunk: Chunk) -> _ChunkAudio:
+    def _synthesize(self, dispatcher: Dispatcher, doc: _DocState, chunk: Chunk) -> _ChunkAudio:
         document = doc.prepared.document
         self.pm.hook.chunk_started(document=document, chunk=chunk)
-        backend = pool.get(chunk.backend)
-        controls = backend.capabilities.controls
-        prosody = chunk.prosody
-        native = Prosody(
-            rate=prosody.rate if "rate" in controls else 1.0,
-            pitch=prosody.pitch if "pitch" in controls else 1.0,
-            volume_db=prosody.volume_db if "volume" in controls else 0.0,
-        )
-        request = chunk.request(native)
-        limit = pool.limit(chunk.backend)
         started = time.perf_counter()
-        if limit is not None:
-            with limit:
-                produced = backend.synthesize(request)
-        else:
-            produced = backend.synthesize(request)
+        served = dispatcher.synthesize(chunk, document)
         synth_s = time.perf_counter() - started
-        if produced is None or produced.sample_rate_hz <= 0 or produced.frames == 0:
-            raise BackendError(
-                f"backend {chunk.backend!r} returned no audio for chunk {chunk.index + 1}"
-            )
         self.pm.hook.stage_finished(document=document, stage="synthesize", duration_s=synth_s,
                                     chunk=chunk)
         started = time.perf_counter()
+        produced, controls, prosody = served.audio, served.capabilities.controls, chunk.prosody
         if prosody.rate != 1.0 and "rate" not in controls:
             produced = audio_mod.change_tempo(produced, prosody.rate)
         gain = prosody.volume_db if "volume" not in controls else 0.0
@@ -237,7 +243,8 @@ class Pipeline:
                                     chunk=chunk)
         self.pm.hook.chunk_finished(document=document, chunk=chunk,
                                     audio_duration_s=out.duration_s)
-        return _ChunkAudio(out.samples, chunk.backend, synth_s, resample_s)
+        return _ChunkAudio(out.samples, served.backend, synth_s, resample_s,
+                           served.quality_warning)
 
     # -- main thread -------------------------------------------------------------------
 
@@ -267,7 +274,7 @@ class Pipeline:
         for message in prepared.warnings:
             self._warn(document, result, message)
         for chunk in prepared.chunks:
-            caps = self.registry.backend(chunk.backend).capabilities
+            caps = self.registry.capabilities(chunk.backend)
             if chunk.prosody.pitch != 1.0 and "pitch" not in caps.controls:
                 key = (document.source, chunk.backend)
                 if key not in self._warned:
@@ -279,6 +286,8 @@ class Pipeline:
         return _DocState(spec, prepared, result)
 
     def _deliver(self, doc: _DocState, chunk: Chunk, produced: _ChunkAudio) -> None:
+        if produced.warning:
+            self._warn(doc.prepared.document, doc.result, produced.warning)
         doc.result.add_time("synthesize", produced.synthesize_s)
         doc.result.add_time("resample", produced.resample_s)
         started = time.perf_counter()
@@ -323,7 +332,18 @@ class Pipeline:
         results: list[DocumentResult] = []
         self.pm.hook.job_started(job=job)
         normalizers = NormalizerSet(self.registry.normalizers)
-        pool = BackendPool(self.registry, settings)
+        pool = BackendPool(self.registry, settings,
+                           on_state=lambda name, state: self.pm.hook.backend_state(
+                               backend=name, state=state))
+        dispatcher = Dispatcher(
+            pool.get, pool.limit,
+            RetryPolicy(settings.retries, settings.retry_backoff_s, settings.retry_backoff_max_s),
+            QualityGuard(settings.max_chars_per_s, settings.quality_guard),
+            fallback=settings.fallback, breaker_failures=settings.breaker_failures,
+            breaker_cooldown_s=settings.breaker_cooldown_s,
+            on_attempt_failed=self.pm.hook.attempt_failed,
+            on_state=lambda name, state: self.pm.hook.backend_state(backend=name, state=state),
+        )
         executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="voxline-synth")
         window: deque[tuple[_DocState, Chunk, Future]] = deque()
         ahead = settings.workers * 4
@@ -350,7 +370,7 @@ class Pipeline:
                 chunk = submitting.prepared.chunks[submitting.submitted]
                 submitting.submitted += 1
                 window.append((submitting, chunk,
-                               executor.submit(self._synthesize, pool, submitting, chunk)))
+                               executor.submit(self._synthesize, dispatcher, submitting, chunk)))
 
         try:
             fill()
@@ -378,7 +398,7 @@ class Pipeline:
             executor.shutdown(wait=not interrupted, cancel_futures=True)
             pool.close()
         report = JobReport(results, time.perf_counter() - started, settings.workers, interrupted,
-                           len(job.inputs))
+                           len(job.inputs), dispatcher.stats.to_dict())
         self.pm.hook.job_finished(job=job, report=report)
         return report
 

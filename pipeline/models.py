@@ -6,8 +6,9 @@ Units are in the names (`_s`, `_hz`, `_db`). Nothing here imports numpy at modul
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,6 +55,10 @@ class Capabilities:
     - `thread_safe`: one instance may serve several workers at once; otherwise the pipeline
       makes one instance per worker.
     - `max_workers`: a cap on concurrent calls (None: the job's `--workers`).
+    - `network`: it talks to a server. Such backends are used only when asked for (by
+      `--backend`, `--voice`, `[routes]` or SSML), never picked on their own.
+    - `deterministic`: the same request always gives the same audio, so retrying a request
+      whose audio was too short cannot help.
     """
 
     sample_rate_hz: int
@@ -67,6 +72,8 @@ class Capabilities:
     needs_gpu: bool = False
     thread_safe: bool = False
     max_workers: int | None = None
+    network: bool = False
+    deterministic: bool = False
 
     def default_voice(self, language: str) -> str | None:
         for voice in self.voices:
@@ -77,10 +84,14 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class Health:
-    """A backend's answer to a health check."""
+    """A backend's answer to a health check: whether it can synthesize now, a one-line
+    `detail` for people, what the server reported (`info`, e.g. `gpu_mem_percent`) and how
+    long the check took."""
 
     ok: bool
     detail: str = ""
+    info: Mapping[str, Any] = field(default_factory=dict)
+    latency_s: float | None = None
 
 
 @dataclass(frozen=True, eq=False)

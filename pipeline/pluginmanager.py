@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
+from typing import Any
 
 import pluggy
 
@@ -74,6 +76,34 @@ class Registry:
     backends: dict[str, type[Backend]] = field(default_factory=dict)
     normalizers: dict[str, type[Normalizer]] = field(default_factory=dict)
     provided_by: dict[str, str] = field(default_factory=dict)
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    _caps: dict[str, Capabilities] = field(default_factory=dict, repr=False)
+
+    def configure(self, options: Mapping[str, Mapping[str, Any]]) -> "Registry":
+        """Bind the backends' configuration tables (`[backends.NAME]`), which decide the
+        capabilities of configurable backends."""
+        self.options = options
+        self._caps.clear()
+        return self
+
+    def capabilities(self, name: str, _seen: tuple[str, ...] = ()) -> Capabilities:
+        """Backend `name`'s capabilities under the bound configuration."""
+        if name not in self._caps:
+            if name in _seen:
+                raise PluginError(f"backends {' -> '.join(_seen + (name,))} refer to each "
+                                  "other in a loop")
+            cls = self.backend(name)
+            caps = cls.configured_capabilities(
+                dict(self.options.get(name, {})),
+                lambda other: self.capabilities(other, _seen + (name,)))
+            if not isinstance(caps, Capabilities):
+                raise PluginError(f"backend {name!r}: configured_capabilities returned "
+                                  f"{type(caps).__name__}, not voxline.Capabilities")
+            self._caps[name] = caps
+        return self._caps[name]
+
+    def speaks(self, name: str, language: str) -> bool:
+        return language in self.capabilities(name).languages
 
     def backend(self, name: str) -> type[Backend]:
         from .errors import BackendError

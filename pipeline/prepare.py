@@ -54,23 +54,26 @@ def route(language: str, voice_hint: str | None, settings: Settings,
             backend, _, routed_voice = target.partition(":")
             voice = voice or routed_voice or None
         else:
+            # servers are used only when asked for: an unconfigured URL must not be picked
             speakers = sorted(
-                (cls for cls in registry.backends.values() if cls.speaks(language)),
-                key=lambda cls: (cls.capabilities.needs_gpu, cls.name),
+                (name for name in registry.backends
+                 if not registry.capabilities(name).network
+                 and registry.speaks(name, language)),
+                key=lambda name: (registry.capabilities(name).needs_gpu, name),
             )
             if not speakers:
                 raise BackendError(f"no installed backend speaks language {language!r}",
                                    hint="set --lang, or install a plugin that speaks it")
-            backend = speakers[0].name
-    cls = registry.backend(backend)
+            backend = speakers[0]
+    registry.backend(backend)
     if voice is None:
-        if not cls.speaks(language):
-            others = sorted(n for n, c in registry.backends.items() if c.speaks(language))
+        if not registry.speaks(backend, language):
+            others = sorted(n for n in registry.backends if registry.speaks(n, language))
             raise BackendError(
                 f"backend {backend!r} does not speak {language!r}",
                 hint=f"backends that do: {', '.join(others) or 'none'}; or give --voice",
             )
-        voice = cls.capabilities.default_voice(language)
+        voice = registry.capabilities(backend).default_voice(language)
     return backend, voice
 
 
@@ -159,7 +162,7 @@ def prepare(document: Document, settings: Settings, registry: Registry,
         raise InputError(f"{document.source}: nothing to speak (no words after cleaning)")
 
     started = clock()
-    budgets = {name: registry.backend(name).capabilities.budget_chars
+    budgets = {name: registry.capabilities(name).budget_chars
                for name in {s.backend for s in sentences}}
     chunks = segment.pack_chunks(sentences, budgets, settings.sentence_pause_s)
     stage_s["segment"] += clock() - started

@@ -15,6 +15,11 @@ from typing import Any, Mapping
 from .errors import UsageError
 
 DEFAULT_ROUTES = {"en": "piper", "zh": "espeak:cmn", "yue": "espeak:yue"}
+# The quality guard's bound: no speech is faster than this many characters (letters and
+# digits, not spaces or punctuation) per second, so audio shorter than the text divided by
+# it has lost words. Mandarin news is read at 4–6 syllables per second, English at ~15
+# letters per second; the bounds leave room for fast voices and `<prosody rate>`.
+DEFAULT_MAX_CHARS_PER_S = {"zh": 14.0, "yue": 14.0, "ja": 16.0, "ko": 16.0, "*": 40.0}
 
 
 def default_workers() -> int:
@@ -36,6 +41,16 @@ class Settings:
     paragraph_pause_s: float = 0.6    # silence between paragraphs
     routes: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ROUTES))
     backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # resilience: what happens when a backend fails or returns audio that is too short
+    fallback: tuple[str, ...] = ()    # backends to try, in order, when a chunk's own one fails
+    retries: int = 2                  # further attempts on the same backend for transient errors
+    retry_backoff_s: float = 0.5      # first retry delay; doubles each time, with jitter
+    retry_backoff_max_s: float = 8.0  # the longest delay between retries
+    breaker_failures: int = 5         # consecutive failures that open a backend's circuit
+    breaker_cooldown_s: float = 30.0  # how long an open circuit refuses calls before a trial
+    quality_guard: bool = True        # check each chunk's duration against its text
+    max_chars_per_s: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_MAX_CHARS_PER_S))
 
     def backend_options(self, name: str) -> dict[str, Any]:
         return dict(self.backends.get(name, {}))
@@ -47,11 +62,15 @@ _SYNTH_KEYS = {
     "workers": ("workers", int), "sample_rate": ("sample_rate_hz", int),
     "format": ("format", str), "sentence_pause": ("sentence_pause_s", float),
     "paragraph_pause": ("paragraph_pause_s", float),
+    "fallback": ("fallback", tuple), "retries": ("retries", int),
+    "retry_backoff": ("retry_backoff_s", float), "retry_backoff_max": ("retry_backoff_max_s", float),
+    "breaker_failures": ("breaker_failures", int), "breaker_cooldown": ("breaker_cooldown_s", float),
+    "quality_guard": ("quality_guard", bool),
 }
 _ENV_KEYS = {
     "VOXLINE_BACKEND": "backend", "VOXLINE_VOICE": "voice", "VOXLINE_LANG": "lang",
     "VOXLINE_WORKERS": "workers", "VOXLINE_SAMPLE_RATE": "sample_rate",
-    "VOXLINE_FORMAT": "format",
+    "VOXLINE_FORMAT": "format", "VOXLINE_FALLBACK": "fallback", "VOXLINE_RETRIES": "retries",
 }
 
 
@@ -63,9 +82,21 @@ def _coerce(key: str, value: Any, kind: type, where: str) -> Any:
             return int(value)
         if kind is str and isinstance(value, str):
             return value
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0",
+                                                            "false", "no", "off"):
+                return value.lower() in ("1", "true", "yes", "on")
+        if kind is tuple:
+            items = value.split(",") if isinstance(value, str) else value
+            if isinstance(items, (list, tuple)) and all(isinstance(i, str) for i in items):
+                return tuple(i.strip() for i in items if i.strip())
     except ValueError:
         pass
-    raise UsageError(f"{where}: {key} must be {kind.__name__}, got {value!r}")
+    wanted = {tuple: "a list of names", bool: "true or false", int: "an integer",
+              float: "a number", str: "a string"}[kind]
+    raise UsageError(f"{where}: {key} must be {wanted}, got {value!r}")
 
 
 def config_path(explicit: str | None, env: Mapping[str, str]) -> Path | None:
@@ -88,6 +119,7 @@ def load_settings(
     values: dict[str, Any] = {}
     routes = dict(DEFAULT_ROUTES)
     backends: dict[str, dict[str, Any]] = {}
+    max_cps = dict(DEFAULT_MAX_CHARS_PER_S)
 
     path = config_path(config, env)
     if path is not None:
@@ -97,11 +129,11 @@ def load_settings(
             raise UsageError(f"config file {path} not found") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise UsageError(f"config file {path}: {exc}") from None
-        unknown = set(data) - {"synth", "routes", "backends"}
+        unknown = set(data) - {"synth", "routes", "backends", "quality"}
         if unknown:
             raise UsageError(
                 f"config file {path}: unknown section(s) {', '.join(sorted(unknown))} "
-                "(known: synth, routes, backends)"
+                "(known: synth, routes, backends, quality)"
             )
         for key, value in data.get("synth", {}).items():
             if key not in _SYNTH_KEYS:
@@ -112,6 +144,11 @@ def load_settings(
             values[key] = _coerce(key, value, _SYNTH_KEYS[key][1], str(path))
         for lang, target in data.get("routes", {}).items():
             routes[lang] = _coerce(f"routes.{lang}", target, str, str(path))
+        for lang, cps in data.get("quality", {}).get("max_chars_per_s", {}).items():
+            max_cps[lang] = _coerce(f"quality.max_chars_per_s.{lang}", cps, float, str(path))
+        if "enabled" in data.get("quality", {}):
+            values["quality_guard"] = _coerce("quality.enabled", data["quality"]["enabled"],
+                                              bool, str(path))
         for name, table in data.get("backends", {}).items():
             if not isinstance(table, dict):
                 raise UsageError(f"config file {path}: [backends.{name}] must be a table")
@@ -125,7 +162,7 @@ def load_settings(
             values[key] = _coerce(key, value, _SYNTH_KEYS[key][1], "command line")
 
     settings = replace(
-        Settings(routes=routes, backends=backends),
+        Settings(routes=routes, backends=backends, max_chars_per_s=max_cps),
         **{_SYNTH_KEYS[k][0]: v for k, v in values.items()},
     )
     validate(settings)
@@ -148,6 +185,15 @@ def validate(settings: Settings) -> None:
             f"opus needs a sample rate of {', '.join(map(str, OPUS_RATES))} Hz, "
             f"not {settings.sample_rate_hz}"
         )
+    if not 0 <= settings.retries <= 20:
+        raise UsageError(f"retries must be between 0 and 20, got {settings.retries}")
+    if settings.breaker_failures < 1:
+        raise UsageError("breaker_failures must be at least 1")
+    for name in ("retry_backoff_s", "retry_backoff_max_s", "breaker_cooldown_s"):
+        if getattr(settings, name) < 0:
+            raise UsageError(f"{name.removesuffix('_s')} must not be negative")
+    if any(cps <= 0 for cps in settings.max_chars_per_s.values()):
+        raise UsageError("quality.max_chars_per_s values must be positive")
     for name in ("sentence_pause_s", "paragraph_pause_s"):
         if not 0 <= getattr(settings, name) <= 30:
             raise UsageError(f"{name.removesuffix('_s')} must be between 0 and 30 seconds")

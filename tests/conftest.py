@@ -28,7 +28,7 @@ def run_cli(*args: str, input: bytes | None = None, cwd: Path | None = None,
 
 
 class ToneBackend(Backend):
-    """A deterministic backend for pipeline tests: 0.06 s of a 440 Hz tone per character,
+    """A deterministic backend for pipeline tests: 0.08 s of a 440 Hz tone per character,
     at 24 kHz float32 (so resampling is exercised). Text containing FAIL raises."""
 
     name = "tone"
@@ -43,7 +43,7 @@ class ToneBackend(Backend):
         if "FAIL" in request.text:
             raise BackendError("tone backend was told to fail")
         ToneBackend.calls.append(request.text)
-        n = int(0.06 * 24000 * len(request.text))
+        n = int(0.08 * 24000 * len(request.text))
         t = np.arange(n, dtype=np.float32) / 24000
         return Audio((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 24000, 1)
 

@@ -44,7 +44,7 @@ def test_chunks_join_in_order_with_pauses_at_the_output_rate(pm_with_tone, tmp_p
     assert audio.sample_rate_hz == 22050
     spans = voiced_spans(audio)
     durations = [round(end - start, 2) for start, end in spans]
-    assert durations == [0.24, 0.48, 0.12]  # 0.06 s per character, in source order
+    assert durations == [0.32, 0.64, 0.16]  # 0.08 s per character, in source order
     gaps = [round(b[0] - a[1], 2) for a, b in zip(spans, spans[1:])]
     assert gaps == [1.0, 0.5]
 

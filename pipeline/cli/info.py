@@ -16,47 +16,86 @@ def _registry():
     return pm, build_registry(pm)
 
 
-def _health(cls, options) -> dict:
+def _health(pool, name: str) -> dict:
+    """One backend's health answer, checked through the job's own machinery (so a router
+    reaches its targets); never raises."""
     from voxline.errors import VoxlineError
 
     started = time.perf_counter()
+    info: dict = {}
     try:
-        health = cls(options).health()
-        ok, detail = health.ok, health.detail
+        health = pool.get(name).health()
+        ok, detail, info = health.ok, health.detail, dict(health.info)
     except VoxlineError as exc:
         ok, detail = False, str(exc)
     except Exception as exc:  # a plugin's broken health check is itself a finding
         ok, detail = False, f"{type(exc).__name__}: {exc}"
-    return {"ok": ok, "detail": detail, "checked_in_s": round(time.perf_counter() - started, 3)}
+    return {"ok": ok, "detail": detail, "info": info,
+            "checked_in_s": round(time.perf_counter() - started, 3)}
+
+
+def _health_all(registry, settings, names) -> dict[str, dict]:
+    """Health of `names`, checked at once (servers may each take seconds to answer)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from voxline.job import BackendPool
+
+    pool = BackendPool(registry, settings)
+    try:
+        with ThreadPoolExecutor(max(1, min(8, len(names)))) as executor:
+            return dict(zip(names, executor.map(lambda n: _health(pool, n), names)))
+    finally:
+        pool.close()
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="Ask each backend (and each configured server) for its health.")
 @click.option("--config", type=click.Path(dir_okay=False), help="TOML config file.")
-def backends(as_json, config):
-    """List speech backends with their capabilities and health."""
+def backends(as_json, check, config):
+    """List speech backends with their capabilities and health.
+
+    For a router (`chattts`) the health check is the router's own: it probes its primary
+    server and says which server it would use now, and why."""
     from voxline.settings import load_settings
 
     settings = load_settings(config)
     _, registry = _registry()
+    registry.configure(settings.backends)
+    names = sorted(registry.backends)
+    health = _health_all(registry, settings, names) if check else {}
     rows = []
-    for name in sorted(registry.backends):
+    for name in names:
         cls = registry.backends[name]
-        row = cls.describe()
+        row = cls.describe(registry.capabilities(name))
         row["plugin"] = registry.provided_by[f"backend:{name}"]
-        row["health"] = _health(cls, settings.backend_options(name))
+        if hasattr(cls, "resolve_url"):
+            try:
+                row["url"] = cls.resolve_url(settings.backend_options(name))
+            except Exception:  # noqa: BLE001 - unconfigured: the health detail says so
+                row["url"] = None
+        row["health"] = health.get(name)
         rows.append(row)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
     for row in rows:
-        state = click.style("ok", fg="green") if row["health"]["ok"] else click.style(
-            "unavailable", fg="red")
-        click.echo(f"{row['name']}  [{state}] {row['health']['detail']}")
+        if row["health"] is None:
+            state = "not checked"
+        elif row["health"]["ok"]:
+            state = click.style("ok", fg="green")
+        else:
+            state = click.style("unavailable", fg="red")
+        detail = row["health"]["detail"] if row["health"] else ""
+        click.echo(f"{row['name']}  [{state}] {detail}".rstrip())
+        if row.get("url"):
+            click.echo(f"  server: {row['url']}")
         click.echo(f"  {row['sample_rate_hz']} Hz · budget {row['budget_chars']} chars · "
                    f"controls: {', '.join(row['controls']) or 'none'} · "
                    f"SSML: {', '.join(row['ssml_tags']) or 'none (translated)'}"
-                   + (" · needs GPU" if row["needs_gpu"] else ""))
+                   + (" · needs GPU" if row["needs_gpu"] else "")
+                   + (f" · {row['max_workers']} at once" if row["max_workers"] else ""))
         click.echo(f"  languages: {', '.join(row['languages'])}")
         defaults = ", ".join(f"{v['language']}={v['name']}" for v in row["voices"][:6])
         click.echo(f"  voices: {defaults}{' ...' if len(row['voices']) > 6 else ''}")
@@ -93,14 +132,18 @@ def doctor(as_json):
 
     settings = load_settings()
     _, registry = _registry()
+    registry.configure(settings.backends)
     samples = {"en": "Testing one two three.", "zh": "你好，世界。", "yue": "你好。"}
-    for name in sorted(registry.backends):
+    names = sorted(registry.backends)
+    healths = _health_all(registry, settings, names)
+    for name in names:
         cls = registry.backends[name]
-        health = _health(cls, settings.backend_options(name))
+        caps = registry.capabilities(name)
+        health = healths[name]
         detail = health["detail"]
-        if health["ok"] and not cls.capabilities.needs_gpu:
-            language = next((lang for lang in cls.capabilities.languages if lang in samples),
-                            cls.capabilities.languages[0])
+        if health["ok"] and not caps.needs_gpu and not caps.network:
+            language = next((lang for lang in caps.languages if lang in samples),
+                            caps.languages[0])
             try:
                 started = time.perf_counter()
                 audio = cls(settings.backend_options(name)).synthesize(

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import click
 
+# option parameter name -> [synth] key in the settings
+_SETTINGS_KEYS = {
+    "backend": "backend", "voice": "voice", "lang": "lang", "workers": "workers",
+    "sample_rate": "sample_rate", "fmt": "format", "fallback": "fallback",
+    "retries": "retries", "quality_guard": "quality_guard",
+}
+
 
 def synthesis_options(fn):
     """The options that shape a synthesis job (synth, and later the TUI)."""
@@ -17,6 +24,14 @@ def synthesis_options(fn):
         click.option("--sample-rate", type=int, help="Output sample rate in Hz [default: 16000]."),
         click.option("--format", "fmt", type=click.Choice(
             ["wav", "flac", "mp3", "ogg", "opus", "m4a"]), help="Output format [default: wav]."),
+        click.option("--fallback", metavar="B1,B2",
+                     help="Backends to try, in order, for a chunk its own backend cannot do "
+                          "(e.g. chattts-v1,espeak)."),
+        click.option("--retries", type=int,
+                     help="Further attempts on the same backend after a transient failure "
+                          "[default: 2]."),
+        click.option("--quality-guard/--no-quality-guard", default=None,
+                     help="Check each chunk's audio is long enough for its text [default: on]."),
         click.option("--config", type=click.Path(dir_okay=False),
                      help="TOML config file [default: $VOXLINE_CONFIG, else ./voxline.toml]."),
     ]
@@ -25,6 +40,6 @@ def synthesis_options(fn):
     return fn
 
 
-def settings_overrides(backend, voice, lang, workers, sample_rate, fmt) -> dict:
-    return {"backend": backend, "voice": voice, "lang": lang, "workers": workers,
-            "sample_rate": sample_rate, "format": fmt}
+def settings_overrides(params: dict) -> dict:
+    """The settings given on the command line, by their [synth] key names."""
+    return {key: params.get(name) for name, key in _SETTINGS_KEYS.items()}

@@ -18,8 +18,7 @@ from .options import settings_overrides, synthesis_options
 @synthesis_options
 @click.option("--json", "as_json", is_flag=True, help="Print the job summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
-def synth(paths, output, recursive, backend, voice, lang, workers, sample_rate, fmt, config,
-          as_json, quiet):
+def synth(paths, output, recursive, as_json, quiet, config, **options):
     """Synthesize PATHS (files; folders scanned for *.txt and *.ssml; - for stdin)."""
     from voxline.audio import FORMATS
     from voxline.errors import UsageError
@@ -30,10 +29,9 @@ def synth(paths, output, recursive, backend, voice, lang, workers, sample_rate, 
 
     out = Path(output)
     suffix_format = next((f for f in FORMATS.values() if out.suffix.lower() == f.extension), None)
-    if fmt is None and suffix_format is not None:
-        fmt = suffix_format.name
-    settings = load_settings(config, settings_overrides(backend, voice, lang, workers,
-                                                        sample_rate, fmt))
+    if options["fmt"] is None and suffix_format is not None:
+        options["fmt"] = suffix_format.name
+    settings = load_settings(config, settings_overrides(options))
     inputs = find_inputs(list(paths), recursive=recursive)
     if not inputs:
         raise UsageError(f"no .txt or .ssml files found in {', '.join(paths)}"
@@ -46,8 +44,8 @@ def synth(paths, output, recursive, backend, voice, lang, workers, sample_rate, 
 
     pm = get_plugin_manager()
     registry = build_registry(pm)
-    if settings.backend is not None:
-        registry.backend(settings.backend)  # an unknown name fails before any work
+    for name in filter(None, (settings.backend, *settings.fallback)):
+        registry.backend(name)  # an unknown name fails before any work
     display = None
     if not quiet:
         from .progress import ProgressDisplay
@@ -79,7 +77,32 @@ def summary(report) -> str:
         "stage time (s): " + "  ".join(
             f"{stage} {seconds:.2f}" for stage, seconds in report.stage_s.items()),
     ]
+    lines.extend(synthesis_summary(data))
     for doc in report.documents:
         if not doc.ok:
             lines.append(f"failed: {doc.error}")
     return "\n".join(lines)
+
+
+def synthesis_summary(data: dict) -> list[str]:
+    """Which backends served the chunks, and the retries and fallbacks on the way."""
+    lines = []
+    served = {name: b for name, b in data.get("backends", {}).items() if b["requests"]}
+    if served and (len(served) > 1 or data["retries"] or data["fallbacks"]
+                   or any(b["failures"] for b in served.values())):
+        lines.append("backends: " + " · ".join(
+            f"{name} {b['chunks']} chunks" + (f" ({b['retries']} retries)" if b["retries"]
+                                              else "")
+            for name, b in served.items()))
+        for name, b in served.items():
+            if b["failures"]:
+                lines.append(f"  {name} failed attempts: " + ", ".join(
+                    f"{reason} {n}" for reason, n in sorted(b["failures"].items())))
+    if data.get("fallbacks"):
+        lines.append(f"fallbacks: {data['fallbacks']} chunks: " + ", ".join(
+            f"{f['from']} → {f['to']} ({f['reason']}) {f['chunks']}"
+            for f in data["fallback_reasons"]))
+    for q in data.get("quality_warnings", []):
+        lines.append(f"quality: {q['source']}: chunk {q['chunk']} from {q['backend']}: "
+                     f"{q['detail']}")
+    return lines

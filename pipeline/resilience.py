@@ -1,0 +1,377 @@
+"""What happens when a backend fails: retries with backoff, circuit breakers, fallback chains,
+routers, and the quality guard that catches audio too short for its text.
+
+One `Dispatcher` serves a whole job. For each chunk it walks the chain: the chunk's backend
+(or a router's current candidates), then the configured fallbacks. On each backend it makes up
+to `1 + retries` attempts for transient failures, waiting with exponential backoff and jitter,
+unless that backend's circuit is open. Every attempt is counted, so the job report can say
+which backend served each chunk, how many retries and fallbacks happened, and why.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .backend import Backend, Router
+from .errors import BackendError, VoxlineError
+from .models import Audio, Capabilities, Chunk, Prosody, SynthesisRequest
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 2
+    backoff_s: float = 0.5
+    backoff_max_s: float = 8.0
+
+    def delay(self, attempt: int, hint_s: float | None = None) -> float:
+        """Seconds to wait before retry number `attempt` (1-based): exponential, with "equal
+        jitter" (half fixed, half random) so many workers do not retry in step; a server's
+        Retry-After wins when it asks for longer."""
+        ceiling = min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1))
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+        return max(delay, min(hint_s or 0.0, self.backoff_max_s))
+
+
+class CircuitBreaker:
+    """Per-backend breaker: after `failures` consecutive failures the circuit opens and calls
+    are refused for `cooldown_s`; then one trial call is let through (half-open), which closes
+    the circuit on success and re-opens it on failure."""
+
+    def __init__(self, failures: int = 5, cooldown_s: float = 30.0,
+                 on_change: Callable[[str], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.threshold = failures
+        self.cooldown_s = cooldown_s
+        self.state = "closed"
+        self._consecutive = 0
+        self._opened_at = 0.0
+        self._trial = False
+        self._lock = threading.Lock()
+        self._on_change = on_change
+        self._clock = clock
+
+    def _set(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            if self._on_change is not None:
+                self._on_change(state)
+
+    def allow(self) -> bool:
+        with self._lock:
+            if self.state == "closed":
+                return True
+            if self.state == "open" and self._clock() - self._opened_at >= self.cooldown_s:
+                self._set("half-open")
+            if self.state == "half-open" and not self._trial:
+                self._trial = True
+                return True
+            return False
+
+    def success(self) -> None:
+        with self._lock:
+            self._consecutive = 0
+            self._trial = False
+            self._set("closed")
+
+    def failure(self) -> None:
+        with self._lock:
+            self._consecutive += 1
+            self._trial = False
+            if self.state == "half-open" or self._consecutive >= self.threshold:
+                self._opened_at = self._clock()
+                self._set("open")
+
+
+def speakable_chars(text: str) -> int:
+    return sum(1 for ch in text if ch.isalnum())
+
+
+@dataclass(frozen=True)
+class QualityGuard:
+    """Flags audio too short for its text: fewer seconds than the text's letters, digits and
+    hanzi divided by the fastest plausible speech rate for its language (scaled by the
+    chunk's `<prosody rate>`). Words swallowed by a server show up this way."""
+
+    max_chars_per_s: Mapping[str, float]
+    enabled: bool = True
+    min_chars: int = 4  # below this, durations say too little
+
+    def minimum_s(self, text: str, language: str, rate: float = 1.0) -> float:
+        chars = speakable_chars(text)
+        if not self.enabled or chars < self.min_chars:
+            return 0.0
+        cps = self.max_chars_per_s.get(language, self.max_chars_per_s.get("*", 40.0))
+        return chars / cps / max(rate, 0.1)
+
+    def check(self, text: str, language: str, rate: float, audio: Audio) -> str | None:
+        need = self.minimum_s(text, language, rate)
+        if audio.duration_s < need:
+            return (f"audio {audio.duration_s:.2f}s is too short for "
+                    f"{speakable_chars(text)} characters (at least {need:.2f}s expected)")
+        return None
+
+
+class QualityError(BackendError):
+    def __init__(self, message: str, audio: Audio):
+        super().__init__(message, reason="too short", retryable=True)
+        self.audio = audio
+
+
+@dataclass
+class BackendStats:
+    requests: int = 0
+    ok: int = 0
+    chunks: int = 0  # chunks whose audio this backend produced
+    retries: int = 0
+    failures: Counter = field(default_factory=Counter)  # reason -> attempts
+    breaker: str = "closed"
+
+    def to_dict(self) -> dict:
+        return {"chunks": self.chunks, "requests": self.requests, "ok": self.ok,
+                "retries": self.retries, "failures": dict(self.failures),
+                "breaker": self.breaker}
+
+
+@dataclass
+class DispatchStats:
+    """Counts over a job, safe to update from the worker threads."""
+
+    backends: dict[str, BackendStats] = field(default_factory=dict)
+    fallbacks: Counter = field(default_factory=Counter)  # (from, to, reason) -> chunks
+    quality: list[dict] = field(default_factory=list)   # chunks kept despite the guard
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def of(self, name: str) -> BackendStats:
+        if name not in self.backends:
+            self.backends[name] = BackendStats()
+        return self.backends[name]
+
+    @property
+    def retries(self) -> int:
+        return sum(b.retries for b in self.backends.values())
+
+    def to_dict(self) -> dict:
+        with self.lock:
+            return {
+                "backends": {name: s.to_dict() for name, s in sorted(self.backends.items())},
+                "retries": self.retries,
+                "fallbacks": sum(self.fallbacks.values()),
+                "fallback_reasons": [
+                    {"from": a, "to": b, "reason": r, "chunks": n}
+                    for (a, b, r), n in sorted(self.fallbacks.items())
+                ],
+                "quality_warnings": list(self.quality),
+            }
+
+
+def native_prosody(prosody: Prosody, caps: Capabilities) -> Prosody:
+    """The part of `prosody` a backend applies itself; the pipeline does the rest."""
+    controls = caps.controls
+    return Prosody(
+        rate=prosody.rate if "rate" in controls else 1.0,
+        pitch=prosody.pitch if "pitch" in controls else 1.0,
+        volume_db=prosody.volume_db if "volume" in controls else 0.0,
+    )
+
+
+@dataclass
+class Served:
+    audio: Audio
+    backend: str
+    capabilities: Capabilities
+    attempts: int
+    quality_warning: str | None = None
+
+
+class Dispatcher:
+    """Runs one chunk through its backend chain with retries, breakers and the guard.
+
+    `get(name)` returns the job's instance of a backend; `limit(name)` its concurrency
+    semaphore (or None); `on_attempt_failed(chunk, backend, reason, action)` and
+    `on_state(backend, state)` report to the event hooks.
+    """
+
+    def __init__(self, get: Callable[[str], Backend],
+                 limit: Callable[[str], threading.Semaphore | None],
+                 policy: RetryPolicy, guard: QualityGuard,
+                 fallback: tuple[str, ...] = (),
+                 breaker_failures: int = 5, breaker_cooldown_s: float = 30.0,
+                 on_attempt_failed: Callable[..., None] | None = None,
+                 on_state: Callable[[str, dict], None] | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self._get = get
+        self._limit = limit
+        self.policy = policy
+        self.guard = guard
+        self.fallback = fallback
+        self._breaker_args = (breaker_failures, breaker_cooldown_s)
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._lock = threading.Lock()
+        self._on_attempt_failed = on_attempt_failed or (lambda *a, **k: None)
+        self._on_state = on_state or (lambda *a, **k: None)
+        self._sleep = sleep
+        self.stats = DispatchStats()
+
+    def breaker(self, name: str) -> CircuitBreaker:
+        with self._lock:
+            if name not in self._breakers:
+                def changed(state: str, name: str = name) -> None:
+                    with self.stats.lock:
+                        self.stats.of(name).breaker = state
+                    self._on_state(name, {"breaker": state})
+
+                self._breakers[name] = CircuitBreaker(*self._breaker_args, on_change=changed)
+            return self._breakers[name]
+
+    def _count(self, name: str, **changes: int) -> None:
+        with self.stats.lock:
+            stats = self.stats.of(name)
+            for key, amount in changes.items():
+                setattr(stats, key, getattr(stats, key) + amount)
+
+    def _fail(self, name: str, reason: str) -> None:
+        with self.stats.lock:
+            self.stats.of(name).failures[reason] += 1
+
+    def synthesize(self, chunk: Chunk, document: Any = None) -> Served:
+        """The chunk's audio from the first backend in its chain that produces good audio.
+
+        Raises the last backend's error when every backend in the chain failed. When the
+        only complaint left is the quality guard's, the longest audio received is kept and
+        the chunk is reported instead of failing its document."""
+        tried: list[str] = []
+        errors: list[str] = []
+        best: Served | None = None
+        last_error: BackendError | None = None
+        queue = [chunk.backend, *self.fallback]
+        previous: tuple[str, str] | None = None  # (backend, reason) that failed last
+        while queue:
+            name = queue.pop(0)
+            if name in tried:
+                continue
+            try:
+                backend = self._get(name)
+            except BackendError as exc:  # not configured, or failed to start
+                tried.append(name)
+                self._fail(name, exc.reason)
+                last_error = exc
+                errors.append(exc.message if name in exc.message else f"{name}: {exc}")
+                previous = (name, exc.reason)
+                continue
+            if isinstance(backend, Router):
+                picks = list(backend.candidates(chunk.request()))
+                queue[:0] = [p for p in picks if p not in tried]
+                continue
+            tried.append(name)
+            if previous is not None:
+                with self.stats.lock:
+                    self.stats.fallbacks[(previous[0], name, previous[1])] += 1
+            served, error = self._on_backend(chunk, name, backend, document)
+            if served is not None and error is None:
+                self._record_routers(chunk, name, True, None)
+                return served
+            assert error is not None
+            self._record_routers(chunk, name, False, error.reason)
+            last_error = error
+            errors.append(f"{name}: {error.message}")
+            if served is not None and (best is None
+                                       or served.audio.duration_s > best.audio.duration_s):
+                best = served
+            previous = (name, error.reason)
+            self._on_attempt_failed(document=document, chunk=chunk, backend=name,
+                                    reason=error.reason,
+                                    action="fallback" if queue else "give up")
+        if best is not None:
+            warning = (f"chunk {chunk.index + 1}: {best.quality_warning} from every backend "
+                       f"tried ({', '.join(tried)}); kept the {best.backend} audio")
+            with self.stats.lock:
+                self.stats.of(best.backend).chunks += 1
+                self.stats.quality.append({
+                    "source": getattr(document, "source", None), "chunk": chunk.index + 1,
+                    "backend": best.backend, "detail": best.quality_warning})
+            best.quality_warning = warning
+            return best
+        if last_error is None:
+            raise BackendError(f"no backend to try for chunk {chunk.index + 1}")
+        if len(errors) > 1:
+            raise BackendError("; then ".join(errors), reason=last_error.reason)
+        raise last_error
+
+    def _record_routers(self, chunk: Chunk, name: str, ok: bool, reason: str | None) -> None:
+        for router_name in {chunk.backend, *self.fallback}:
+            router = self._get(router_name)
+            if isinstance(router, Router):
+                router.record(name, ok, reason)
+
+    def _on_backend(self, chunk: Chunk, name: str, backend: Backend,
+                    document: Any) -> tuple[Served | None, BackendError | None]:
+        """Attempts on one backend: (audio, None) on success; (audio kept despite the guard
+        or None, the error) otherwise."""
+        caps = backend.capabilities
+        request = chunk.request(native_prosody(chunk.prosody, caps))
+        breaker = self.breaker(name)
+        kept: Served | None = None
+        error: BackendError | None = None
+        for attempt in range(1 + self.policy.retries):
+            if not breaker.allow():
+                self._fail(name, "circuit open")
+                return kept, BackendError(
+                    f"circuit open after {breaker.threshold} consecutive failures "
+                    f"(retrying in up to {breaker.cooldown_s:g}s)", reason="circuit open")
+            if attempt:
+                self._count(name, retries=1)
+                self._on_attempt_failed(document=document, chunk=chunk, backend=name,
+                                        reason=error.reason, action="retry")
+                self._sleep(self.policy.delay(attempt, getattr(error, "retry_after_s", None)))
+            self._count(name, requests=1)
+            try:
+                audio = self._call(name, backend, request)
+                problem = self.guard.check(chunk.text, chunk.language, chunk.prosody.rate,
+                                           audio)
+                if problem:
+                    raise QualityError(problem, audio)
+            except QualityError as exc:
+                breaker.success()  # the server answered; the content was bad
+                self._fail(name, exc.reason)
+                error = exc
+                if kept is None or exc.audio.duration_s > kept.audio.duration_s:
+                    kept = Served(exc.audio, name, caps, attempt + 1, exc.message)
+                if caps.deterministic:
+                    break
+                continue
+            except BackendError as exc:
+                breaker.failure()
+                self._fail(name, exc.reason)
+                error = exc
+                if not exc.retryable:
+                    break
+                continue
+            except VoxlineError:
+                raise
+            except Exception as exc:  # a plugin's own bug: name it, do not retry it
+                breaker.failure()
+                self._fail(name, "error")
+                error = BackendError(f"backend {name!r} failed: {type(exc).__name__}: {exc}")
+                break
+            breaker.success()
+            self._count(name, ok=1, chunks=1)
+            return Served(audio, name, caps, attempt + 1), None
+        return kept, error
+
+    def _call(self, name: str, backend: Backend, request: SynthesisRequest) -> Audio:
+        limit = self._limit(name)
+        if limit is None:
+            produced = backend.synthesize(request)
+        else:
+            with limit:
+                produced = backend.synthesize(request)
+        if produced is None or produced.sample_rate_hz <= 0 or produced.frames == 0:
+            raise BackendError(f"backend {name!r} returned no audio", reason="no audio",
+                               retryable=True)
+        return produced
