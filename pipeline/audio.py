@@ -192,9 +192,9 @@ def _codec_kwargs(codec_args: tuple[str, ...]) -> dict[str, str]:
     return {key.lstrip("-"): value for key, value in zip(codec_args[::2], codec_args[1::2])}
 
 
-def read_wav(path: str | Path) -> Audio:
-    """A 16-bit PCM WAV file as Audio (channels kept)."""
-    with wave.open(str(path), "rb") as w:
+def read_wav(path: str | Path | io.BytesIO) -> Audio:
+    """A 16-bit PCM WAV file (a path or a binary file object) as Audio (channels kept)."""
+    with wave.open(path if isinstance(path, io.IOBase) else str(path), "rb") as w:
         if w.getsampwidth() != 2:
             raise ValueError(f"{path}: {8 * w.getsampwidth()}-bit WAV, expected 16-bit")
         frames = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)

@@ -195,8 +195,8 @@ class HttpBackend(Backend):
         reason = f"http {status}"
         name = f"{status} {response.reason_phrase}".strip()
         if status in (404, 405):
-            raise BackendError(f"{self.name} at {url}: {name}"
-                               + (detail or " (is the URL's path right?)"),
+            hint = "" if "model" in detail else " (is the URL's path right?)"
+            raise BackendError(f"{self.name} at {url}: {name}{detail}{hint}",
                                reason=reason, retryable=False)
         if status in (401, 403):
             raise BackendError(f"{self.name} at {url}: {name}{detail} (check the API key)",

@@ -100,6 +100,7 @@ class EspeakBackend(Backend):
         controls=frozenset({"rate", "pitch", "volume"}),
         budget_chars=500,
         thread_safe=True,
+        deterministic=True,
     )
 
     def synthesize(self, request: SynthesisRequest) -> Audio:

@@ -14,7 +14,9 @@ from . import info, normalize_cmd, synth
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="voxline")
-def cli() -> None:
+@click.option("-v", "--verbose", count=True,
+              help="Log to stderr: -v one line per server request, -vv debug.")
+def cli(verbose: int) -> None:
     """Turn long-form text into speech files.
 
     \b
@@ -26,6 +28,14 @@ def cli() -> None:
     Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input, 4 backend, 5 output,
     6 plugin, 130 interrupted.
     """
+    if verbose:
+        import logging
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        root = logging.getLogger("voxline")
+        root.addHandler(handler)
+        root.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
 
 
 cli.add_command(synth.synth)
