@@ -246,6 +246,18 @@ class Pipeline:
         return _ChunkAudio(out.samples, served.backend, synth_s, resample_s,
                            served.quality_warning)
 
+    def _voice_for(self, name: str, chunk: Chunk) -> str | None:
+        """The voice for `chunk` on backend `name` when it is not the chunk's own backend (a
+        fallback): the same voice if `name` has it, else the `[routes]` voice for the
+        language if the route names this backend, else the backend's default."""
+        caps = self.registry.capabilities(name)
+        if chunk.voice and any(v.name == chunk.voice for v in caps.voices):
+            return chunk.voice
+        target, _, voice = self.settings.routes.get(chunk.language, "").partition(":")
+        if target == name and voice:
+            return voice
+        return caps.default_voice(chunk.language)
+
     # -- main thread -------------------------------------------------------------------
 
     def _warn(self, document: Document, result: DocumentResult, message: str) -> None:
@@ -343,6 +355,7 @@ class Pipeline:
             breaker_cooldown_s=settings.breaker_cooldown_s,
             on_attempt_failed=self.pm.hook.attempt_failed,
             on_state=lambda name, state: self.pm.hook.backend_state(backend=name, state=state),
+            voice_for=self._voice_for,
         )
         executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="voxline-synth")
         window: deque[tuple[_DocState, Chunk, Future]] = deque()

@@ -180,6 +180,18 @@ def native_prosody(prosody: Prosody, caps: Capabilities) -> Prosody:
     )
 
 
+def default_voice_for(get: Callable[[str], Backend]) -> Callable[[str, Chunk], str | None]:
+    """The voice a chunk gets on a backend other than its own: the chunk's voice if that
+    backend has a voice of that name, else that backend's default for the language."""
+    def voice_for(name: str, chunk: Chunk) -> str | None:
+        caps = get(name).capabilities
+        if chunk.voice and any(v.name == chunk.voice for v in caps.voices):
+            return chunk.voice
+        return caps.default_voice(chunk.language)
+
+    return voice_for
+
+
 @dataclass
 class Served:
     audio: Audio
@@ -204,6 +216,7 @@ class Dispatcher:
                  breaker_failures: int = 5, breaker_cooldown_s: float = 30.0,
                  on_attempt_failed: Callable[..., None] | None = None,
                  on_state: Callable[[str, dict], None] | None = None,
+                 voice_for: Callable[[str, Chunk], str | None] | None = None,
                  sleep: Callable[[float], None] = time.sleep):
         self._get = get
         self._limit = limit
@@ -216,6 +229,7 @@ class Dispatcher:
         self._on_attempt_failed = on_attempt_failed or (lambda *a, **k: None)
         self._on_state = on_state or (lambda *a, **k: None)
         self._sleep = sleep
+        self._voice_for = voice_for or default_voice_for(get)
         self.stats = DispatchStats()
 
     def breaker(self, name: str) -> CircuitBreaker:
@@ -314,7 +328,13 @@ class Dispatcher:
         """Attempts on one backend: (audio, None) on success; (audio kept despite the guard
         or None, the error) otherwise."""
         caps = backend.capabilities
-        request = chunk.request(native_prosody(chunk.prosody, caps))
+        if chunk.language not in caps.languages:
+            self._fail(name, "language")
+            return None, BackendError(f"{name} does not speak {chunk.language!r}",
+                                      reason="language")
+        voice = self._voice_for(name, chunk) if name != chunk.backend else chunk.voice
+        request = SynthesisRequest(chunk.text, chunk.language, voice,
+                                   native_prosody(chunk.prosody, caps))
         breaker = self.breaker(name)
         kept: Served | None = None
         error: BackendError | None = None

@@ -133,7 +133,7 @@ class SimServer:
 
     def __init__(self):
         self.log: list[Entry] = []
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
         self.port = self._server.server_address[1]
