@@ -1,6 +1,8 @@
 """Run voxline benchmarks and print a table of figures (and JSON with --json).
 
     python -m benchmarks workers      50 mixed zh/en files, --workers 1 vs 2, same run
+    python -m benchmarks server       80 chunks against a ChatTTS test server that takes
+                                      200 ms a request: --workers 1 vs 8, same run
 """
 
 from __future__ import annotations
@@ -69,12 +71,63 @@ def bench_workers(files: int) -> dict:
             "ratio_2_vs_1": round(ratio, 3)}
 
 
+def bench_server(chunks: int, delay_s: float) -> dict:
+    """Concurrency against a server: the job's wall time should be about
+    chunks × delay ÷ workers, plus voxline's own work."""
+    from voxline.testing.servers import ChatTTSSim
+
+    text = "".join(f"这是第{i}号测试句子。" for i in range(1, chunks + 1))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, ChatTTSSim(16000, ssml=True) as server:
+        source = Path(tmp) / "book.txt"
+        source.write_text(text, encoding="utf-8")
+        config = Path(tmp) / "voxline.toml"
+        config.write_text(f'[backends.chattts-v1]\nurl = "{server.url}"\nbudget_chars = 14\n',
+                          encoding="utf-8")
+        def run(workers: int) -> dict:
+            started = time.perf_counter()
+            proc = subprocess.run(
+                [sys.executable, "-m", "voxline.cli.main", "synth", str(source), "-o",
+                 str(Path(tmp) / f"out{workers}.wav"), "--backend", "chattts-v1",
+                 "--workers", str(workers), "--config", str(config), "--json", "-q"],
+                capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise SystemExit(f"voxline synth failed: {proc.stderr[-2000:]}")
+            report = json.loads(proc.stdout)
+            return {"workers": workers, "chunks": report["documents"][0]["chunks"],
+                    "process_wall_s": round(time.perf_counter() - started, 2),
+                    "job_wall_s": report["wall_s"], "audio_s": report["audio_s"],
+                    "max_in_flight": server.max_in_flight}
+        run(8)  # the server's speech cache and the OS caches warm up; not measured
+        server.delay_s = delay_s
+        for workers in (1, 8):
+            server.max_in_flight = 0
+            rows.append(run(workers))
+    ideal = [r["chunks"] * delay_s / r["workers"] for r in rows]
+    return {"benchmark": "server", "delay_s": delay_s, "rows": rows,
+            "ideal_s": [round(i, 2) for i in ideal],
+            "ratio_8_vs_1": round(rows[1]["job_wall_s"] / rows[0]["job_wall_s"], 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("name", choices=["workers"], nargs="?", default="workers")
+    parser.add_argument("name", choices=["workers", "server"], nargs="?", default="workers")
     parser.add_argument("--files", type=int, default=50)
+    parser.add_argument("--chunks", type=int, default=80)
+    parser.add_argument("--delay", type=float, default=0.2, help="server seconds per request")
     parser.add_argument("--json", dest="json_path", help="also write the figures here")
     args = parser.parse_args()
+    if args.name == "server":
+        result = bench_server(args.chunks, args.delay)
+        print(f"{'workers':>8} {'chunks':>7} {'job s':>7} {'ideal s':>8} {'process s':>10} "
+              f"{'in flight':>10}")
+        for row, ideal in zip(result["rows"], result["ideal_s"]):
+            print(f"{row['workers']:>8} {row['chunks']:>7} {row['job_wall_s']:>7} {ideal:>8} "
+                  f"{row['process_wall_s']:>10} {row['max_in_flight']:>10}")
+        print(f"job wall time with 8 workers / with 1 worker: {result['ratio_8_vs_1']}")
+        if args.json_path:
+            Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")
+        return
     result = bench_workers(args.files)
     print(f"{'workers':>8} {'wall s':>8} {'job s':>8} {'audio s':>9} {'RTF':>7} {'files':>6}")
     for row in result["rows"]:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import run_cli, wav_info
-from servers import OllamaSim
+from voxline.testing.servers import OllamaSim
 
 ENGLISH = ("The quick brown fox jumps over the lazy dog. It was not amused at all. "
            "Then it ran into the forest and was never seen again.")
@@ -118,12 +118,16 @@ def test_ollama_busy_server_is_backed_off_and_retried(tmp_path, snac_weights):
     assert report["retries"] == 2
 
 
-def test_a_model_that_answers_in_words_is_named_not_retried(tmp_path, snac_weights):
+def test_a_model_that_answers_in_words_is_named_not_retried(tmp_path):
     source = tmp_path / "short.txt"
     source.write_text("Good morning, and welcome to the news.", encoding="utf-8")
+    weights = tmp_path / "weights"  # never read: the stream is refused first
+    weights.mkdir()
+    for name in ("config.json", "pytorch_model.bin"):
+        (weights / name).write_bytes(b"")
     with OllamaSim(mode="words") as server:
         result = run_cli("synth", str(source), "-o", str(tmp_path / "short.wav"), "--backend",
-                         "ollama", "--config", config(tmp_path, server.url, snac_weights))
+                         "ollama", "--config", config(tmp_path, server.url, weights))
         requests = len(server.entries("POST"))
     assert result.returncode == 4
     assert "answers in words, not audio tokens" in result.stdout.decode()

@@ -177,3 +177,68 @@ def test_unknown_fallback_backend_is_a_usage_error(tmp_path):
                      "espeak,nonesuch")
     assert result.returncode == 4
     assert "unknown backend 'nonesuch'" in result.stderr.decode()
+
+
+def test_resilience_settings_from_file_env_and_flags(tmp_path):
+    from voxline.errors import UsageError
+    from voxline.settings import load_settings
+
+    config = tmp_path / "v.toml"
+    config.write_text('[synth]\nfallback = ["chattts-v1", "espeak"]\nretries = 4\n'
+                      'quality_guard = false\n[quality.max_chars_per_s]\nzh = 9\n')
+    settings = load_settings(str(config), env={})
+    assert settings.fallback == ("chattts-v1", "espeak") and settings.retries == 4
+    assert settings.quality_guard is False and settings.max_chars_per_s["zh"] == 9.0
+    settings = load_settings(str(config), {"fallback": "espeak", "quality_guard": True},
+                             env={"VOXLINE_RETRIES": "1"})
+    assert settings.fallback == ("espeak",) and settings.retries == 1
+    assert settings.quality_guard is True
+    with pytest.raises(UsageError, match="retries must be between 0 and 20"):
+        load_settings(None, {"retries": 99}, env={})
+    config.write_text("[synth]\nfallback = 3\n")
+    with pytest.raises(UsageError, match="fallback must be a list of names"):
+        load_settings(str(config), env={})
+
+
+def test_event_hooks_see_retries_fallbacks_and_router_choices(tmp_path):
+    import voxline
+    from voxline.job import InputSpec, Job, Pipeline
+    from voxline.pluginmanager import build_registry, get_plugin_manager
+    from voxline.settings import load_settings
+    from voxline.testing.servers import ChatTTSSim
+
+    class Listener:
+        def __init__(self):
+            self.attempts, self.states = [], []
+
+        @voxline.hookimpl
+        def attempt_failed(self, document, chunk, backend, reason, action):
+            self.attempts.append((document.name, chunk.index, backend, reason, action))
+
+        @voxline.hookimpl
+        def backend_state(self, backend, state):
+            self.states.append((backend, state))
+
+    source = tmp_path / "t.txt"
+    source.write_text("你好，世界。今天天气很好。我们去公园散步吧。", encoding="utf-8")
+    with ChatTTSSim(16000, ssml=True) as v1, \
+            ChatTTSSim(48000, ssml=False, fault_rate=1.0, faults=("500",)) as v2:
+        config = tmp_path / "v.toml"
+        config.write_text(f'[synth]\nretry_backoff = 0.01\nretries = 1\n'
+                          f'[backends.chattts-v1]\nurl = "{v1.url}"\n'
+                          f'[backends.chattts-v2]\nurl = "{v2.url}"\n')
+        settings = load_settings(str(config), {"backend": "chattts", "workers": 1}, env={})
+        pm = get_plugin_manager(load_env="")
+        listener = Listener()
+        pm.register(listener)
+        report = Pipeline(pm, build_registry(pm), settings).run(
+            Job([InputSpec(source, tmp_path / "t.wav")], settings))
+    assert report.exit_code == 0
+    # the first chunk: v2 (healthy at first) fails, is retried, fails, falls back to v1
+    assert listener.attempts == [("t", 0, "chattts-v2", "http 500", "retry"),
+                                 ("t", 0, "chattts-v2", "http 500", "fallback")]
+    choices = [s["choice"] for b, s in listener.states if b == "chattts" and "choice" in s]
+    assert choices == ["chattts-v2", "chattts-v1"]
+    first = next(s for b, s in listener.states if b == "chattts")
+    assert first["health"]["info"]["gpu_mem_percent"] == 0.3
+    assert "failed during the job (http 500)" in listener.states[-1][1]["why"]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli, wav_info
-from servers import ChatTTSSim, HtmlSim, OpenAISim
+from voxline.testing.servers import ChatTTSSim, HtmlSim, OpenAISim
 
 ZH_DIGITS = "零一二三四五六七八九"
 
@@ -327,3 +327,23 @@ def test_backends_command_shows_router_choice_and_health(tmp_path):
         text = run_cli("backends", env=env).stdout.decode()
     assert "chattts  [ok] using chattts-v1" in text
     assert "GPU memory 95% (at or over 90%)" in text
+
+
+def test_deployment_options_emotion_concurrency_and_connection_reuse(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text(sentences(24), encoding="utf-8")
+    with ChatTTSSim(48000, ssml=False, delay_s=0.05) as v2:
+        config = tmp_path / "v.toml"
+        config.write_text(f'[backends.chattts-v2]\nurl = "{v2.url}"\nbudget_chars = 15\n'
+                          'emotion = "cheerful"\nconcurrency = 3\nextra = {{ top_p = 0.7 }}\n'
+                          .replace("{{", "{").replace("}}", "}"), encoding="utf-8")
+        result = run_cli("synth", str(text), "-o", str(tmp_path / "t.wav"), "--backend",
+                         "chattts-v2", "--workers", "12", "--config", str(config))
+        assert result.returncode == 0, result.stderr.decode()
+        entries = v2.speech_entries()
+    assert len(entries) == 24
+    assert all(e.body["emotion"] == "cheerful" and e.body["top_p"] == 0.7 for e in entries)
+    assert all(e.body["voice"] == "zh_female_shanghai" for e in entries)
+    assert v2.max_in_flight == 3  # the deployment's limit, not the 12 workers
+    connections = {e.client for e in entries}
+    assert len(connections) <= 3  # keep-alive: connections are reused, not one per request

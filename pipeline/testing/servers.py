@@ -62,6 +62,7 @@ class Entry:
     outcome: str
     at: float
     headers: dict = field(default_factory=dict)
+    client: tuple = ()  # (host, port) of the connection it came on
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -152,7 +153,8 @@ class SimServer:
 
     def record(self, handler, method, body, outcome) -> Entry:
         entry = Entry(method, handler.path, body, outcome, time.monotonic(),
-                      {k.lower(): v for k, v in handler.headers.items()})
+                      {k.lower(): v for k, v in handler.headers.items()},
+                      tuple(handler.client_address))
         with self.lock:
             self.log.append(entry)
         return entry
