@@ -265,6 +265,7 @@ class Dispatcher:
         last_error: BackendError | None = None
         queue = [chunk.backend, *self.fallback]
         previous: tuple[str, str] | None = None  # (backend, reason) that failed last
+        routers: list[Router] = []  # routers met on the way, told how their picks did
         while queue:
             name = queue.pop(0)
             if name in tried:
@@ -279,6 +280,7 @@ class Dispatcher:
                 previous = (name, exc.reason)
                 continue
             if isinstance(backend, Router):
+                routers.append(backend)
                 picks = list(backend.candidates(chunk.request()))
                 queue[:0] = [p for p in picks if p not in tried]
                 continue
@@ -288,10 +290,12 @@ class Dispatcher:
                     self.stats.fallbacks[(previous[0], name, previous[1])] += 1
             served, error = self._on_backend(chunk, name, backend, document)
             if served is not None and error is None:
-                self._record_routers(chunk, name, True, None)
+                for router in routers:
+                    router.record(name, True, None)
                 return served
             assert error is not None
-            self._record_routers(chunk, name, False, error.reason)
+            for router in routers:
+                router.record(name, False, error.reason)
             last_error = error
             errors.append(f"{name}: {error.message}")
             if served is not None and (best is None
@@ -316,12 +320,6 @@ class Dispatcher:
         if len(errors) > 1:
             raise BackendError("; then ".join(errors), reason=last_error.reason)
         raise last_error
-
-    def _record_routers(self, chunk: Chunk, name: str, ok: bool, reason: str | None) -> None:
-        for router_name in {chunk.backend, *self.fallback}:
-            router = self._get(router_name)
-            if isinstance(router, Router):
-                router.record(name, ok, reason)
 
     def _on_backend(self, chunk: Chunk, name: str, backend: Backend,
                     document: Any) -> tuple[Served | None, BackendError | None]:

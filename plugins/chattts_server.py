@@ -244,7 +244,12 @@ class ChatTTSRouter(Router):
     def health(self) -> Health:
         choice = self.check()
         health = self.last_health
-        return Health(True, f"using {choice}: {self.why}",
+        try:
+            self.host.backend(choice)
+            ok = True
+        except BackendError:  # the one it would use is not configured either
+            ok = False
+        return Health(ok, f"using {choice}: {self.why}",
                       {"choice": choice, "primary": self.primary,
                        "secondary": self.secondary,
                        "primary_health": dict(health.info) if health else {}},

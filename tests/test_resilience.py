@@ -242,3 +242,13 @@ def test_event_hooks_see_retries_fallbacks_and_router_choices(tmp_path):
     first = next(s for b, s in listener.states if b == "chattts")
     assert first["health"]["info"]["gpu_mem_percent"] == 0.3
     assert "failed during the job (http 500)" in listener.states[-1][1]["why"]
+
+
+def test_an_unconfigured_fallback_is_only_touched_when_needed(tmp_path):
+    source = tmp_path / "t.txt"
+    source.write_text("你好，世界。", encoding="utf-8")
+    result = run_cli("synth", str(source), "-o", str(tmp_path / "t.wav"), "--backend",
+                     "espeak", "--fallback", "chattts-v1", "--json",
+                     env={"CHATTTS_V1_URL": ""})
+    assert result.returncode == 0, result.stderr.decode()
+    assert set(json.loads(result.stdout)["backends"]) == {"espeak"}
