@@ -14,12 +14,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from .backend import Backend
 from .errors import BackendError
-from .models import Audio
+from .models import Audio, Capabilities
 
 log = logging.getLogger("voxline.http")
 
@@ -43,6 +43,16 @@ class HttpBackend(Backend):
     url_env: ClassVar[str | None] = None
     default_url: ClassVar[str | None] = None
     default_read_timeout_s: ClassVar[float] = 120.0
+    # a server's capabilities usually depend on its configuration: set this to a function
+    # of the options (`[backends.NAME]`) and `configured_capabilities` uses it
+    capabilities_for: ClassVar[Callable[[Mapping[str, Any]], Capabilities] | None] = None
+
+    @classmethod
+    def configured_capabilities(cls, options: Mapping[str, Any],
+                                capabilities_of: Callable[[str], Capabilities]) -> Capabilities:
+        if cls.capabilities_for is None:
+            return cls.capabilities
+        return cls.capabilities_for(options)
 
     def __init__(self, options: Mapping[str, Any] | None = None, *, threads: int = 1):
         super().__init__(options, threads=threads)

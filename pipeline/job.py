@@ -113,6 +113,7 @@ class JobReport:
             "fallbacks": self.synthesis.get("fallbacks", 0),
             "fallback_reasons": self.synthesis.get("fallback_reasons", []),
             "quality_warnings": self.synthesis.get("quality_warnings", []),
+            "routers": self.synthesis.get("routers", {}),
             "documents": [
                 {
                     "source": d.source, "output": d.output, "error": d.error,
@@ -344,9 +345,11 @@ class Pipeline:
         results: list[DocumentResult] = []
         self.pm.hook.job_started(job=job)
         normalizers = NormalizerSet(self.registry.normalizers)
-        pool = BackendPool(self.registry, settings,
-                           on_state=lambda name, state: self.pm.hook.backend_state(
-                               backend=name, state=state))
+        def on_state(name: str, state: Mapping[str, Any]) -> None:
+            dispatcher.stats.note_state(name, state)
+            self.pm.hook.backend_state(backend=name, state=state)
+
+        pool = BackendPool(self.registry, settings, on_state=on_state)
         dispatcher = Dispatcher(
             pool.get, pool.limit,
             RetryPolicy(settings.retries, settings.retry_backoff_s, settings.retry_backoff_max_s),
@@ -354,7 +357,7 @@ class Pipeline:
             fallback=settings.fallback, breaker_failures=settings.breaker_failures,
             breaker_cooldown_s=settings.breaker_cooldown_s,
             on_attempt_failed=self.pm.hook.attempt_failed,
-            on_state=lambda name, state: self.pm.hook.backend_state(backend=name, state=state),
+            on_state=on_state,
             voice_for=self._voice_for,
         )
         executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="voxline-synth")

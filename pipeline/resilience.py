@@ -145,7 +145,18 @@ class DispatchStats:
     backends: dict[str, BackendStats] = field(default_factory=dict)
     fallbacks: Counter = field(default_factory=Counter)  # (from, to, reason) -> chunks
     quality: list[dict] = field(default_factory=list)   # chunks kept despite the guard
+    routers: dict[str, dict] = field(default_factory=dict)  # name -> choice, why, switches
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def note_state(self, name: str, state: Mapping[str, Any]) -> None:
+        """Keep a router's latest choice and count its switches (from `backend_state`)."""
+        if "choice" not in state:
+            return
+        with self.lock:
+            router = self.routers.setdefault(name, {"choice": None, "why": "", "switches": 0})
+            if router["choice"] is not None and router["choice"] != state["choice"]:
+                router["switches"] += 1
+            router["choice"], router["why"] = state["choice"], state.get("why", "")
 
     def of(self, name: str) -> BackendStats:
         if name not in self.backends:
@@ -167,6 +178,7 @@ class DispatchStats:
                     for (a, b, r), n in sorted(self.fallbacks.items())
                 ],
                 "quality_warnings": list(self.quality),
+                "routers": {name: dict(r) for name, r in self.routers.items()},
             }
 
 

@@ -20,7 +20,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,11 +121,7 @@ class OllamaSpeech(HttpBackend):
     url_env = "OLLAMA_HOST"
     default_url = "http://127.0.0.1:11434"
     capabilities = _capabilities({})
-
-    @classmethod
-    def configured_capabilities(cls, options: Mapping[str, Any],
-                                capabilities_of: Callable[[str], Capabilities]) -> Capabilities:
-        return _capabilities(options)
+    capabilities_for = staticmethod(_capabilities)
 
     def __init__(self, options=None, *, threads: int = 1):
         super().__init__(options, threads=threads)

@@ -10,7 +10,7 @@ without the trailing `/v1`), `model` (default `tts-1`), `voices` (default `["all
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import voxline
@@ -35,11 +35,7 @@ class OpenAISpeech(HttpBackend):
     version = "1"
     url_env = "OPENAI_BASE_URL"
     capabilities = _capabilities({})
-
-    @classmethod
-    def configured_capabilities(cls, options: Mapping[str, Any],
-                                capabilities_of: Callable[[str], Capabilities]) -> Capabilities:
-        return _capabilities(options)
+    capabilities_for = staticmethod(_capabilities)
 
     def __init__(self, options=None, *, threads: int = 1):
         options = {"api_key_env": "OPENAI_API_KEY", **dict(options or {})}

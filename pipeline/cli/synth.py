@@ -98,6 +98,9 @@ def synthesis_summary(data: dict) -> list[str]:
             if b["failures"]:
                 lines.append(f"  {name} failed attempts: " + ", ".join(
                     f"{reason} {n}" for reason, n in sorted(b["failures"].items())))
+    for name, router in data.get("routers", {}).items():
+        lines.append(f"router {name}: {router['switches']} switches, last on {router['choice']}"
+                     f" ({router['why']})")
     if data.get("fallbacks"):
         lines.append(f"fallbacks: {data['fallbacks']} chunks: " + ", ".join(
             f"{f['from']} → {f['to']} ({f['reason']}) {f['chunks']}"

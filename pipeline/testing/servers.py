@@ -189,6 +189,7 @@ class ChatTTSSim(SimServer):
         self.slow_s = slow_s
         self.on_request = on_request
         self.served: dict[str, bytes] = {}  # text -> the WAV bytes of its accepted answer
+        self.speech_requests = 0  # speech requests that have arrived
 
     def handle(self, handler, method, body):
         if method == "GET" and handler.path == "/health":
@@ -198,7 +199,8 @@ class ChatTTSSim(SimServer):
             self.record(handler, method, body, "404")
             return handler.send_json(404, {"detail": "Not Found"})
         with self.lock:
-            n = sum(1 for e in self.log if e.path == "/api/tts")
+            n = self.speech_requests
+            self.speech_requests += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             fault = (self.random.choice(self.faults)
