@@ -246,10 +246,10 @@ class ChatTTSRouter(Router):
         health = self.last_health
         try:
             self.host.backend(choice)
-            ok = True
-        except BackendError:  # the one it would use is not configured either
-            ok = False
-        return Health(ok, f"using {choice}: {self.why}",
+        except BackendError as exc:  # the one it would use is not configured either
+            raise BackendError(f"would use {choice}, which is not usable: {exc}",
+                               reason=exc.reason) from None
+        return Health(True, f"using {choice}: {self.why}",
                       {"choice": choice, "primary": self.primary,
                        "secondary": self.secondary,
                        "primary_health": dict(health.info) if health else {}},

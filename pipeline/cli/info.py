@@ -23,14 +23,16 @@ def _health(pool, name: str) -> dict:
 
     started = time.perf_counter()
     info: dict = {}
+    configured = True
     try:
         health = pool.get(name).health()
         ok, detail, info = health.ok, health.detail, dict(health.info)
     except VoxlineError as exc:
         ok, detail = False, str(exc)
+        configured = getattr(exc, "reason", None) != "not configured"
     except Exception as exc:  # a plugin's broken health check is itself a finding
         ok, detail = False, f"{type(exc).__name__}: {exc}"
-    return {"ok": ok, "detail": detail, "info": info,
+    return {"ok": ok, "configured": configured, "detail": detail, "info": info,
             "checked_in_s": round(time.perf_counter() - started, 3)}
 
 
@@ -85,6 +87,8 @@ def backends(as_json, check, config):
             state = "not checked"
         elif row["health"]["ok"]:
             state = click.style("ok", fg="green")
+        elif not row["health"]["configured"]:
+            state = "not configured"
         else:
             state = click.style("unavailable", fg="red")
         detail = row["health"]["detail"] if row["health"] else ""
@@ -152,7 +156,8 @@ def doctor(as_json):
                           f"{time.perf_counter() - started:.2f}s")
             except Exception as exc:  # noqa: BLE001
                 health["ok"], detail = False, f"synthesis failed: {exc}"
-        checks.append({"check": f"backend {name}", "ok": health["ok"], "detail": detail})
+        checks.append({"check": f"backend {name}", "ok": health["ok"], "detail": detail,
+                       "configured": health["configured"]})
 
     report = gpu.sample()
     detail = report.reason if not report.available else "; ".join(
@@ -166,7 +171,12 @@ def doctor(as_json):
         click.echo(json.dumps(checks, ensure_ascii=False, indent=2))
     else:
         for check in checks:
-            mark = click.style("ok  ", fg="green") if check["ok"] else click.style("FAIL", fg="red")
+            if check["ok"]:
+                mark = click.style("ok  ", fg="green")
+            elif not check.get("configured", True):
+                mark = "skip"  # a server nobody pointed voxline at is not a failure
+            else:
+                mark = click.style("FAIL", fg="red")
             click.echo(f"{mark} {check['check']}: {check['detail']}")
     essential = [c for c in checks if c["check"] in ("ffmpeg", "backend piper", "backend espeak")]
     return 0 if all(c["ok"] for c in essential) else EXIT_BACKEND
