@@ -40,8 +40,10 @@ class Backend:
     """
 
     name: ClassVar[str]
-    version: ClassVar[str] = "0"
+    version: ClassVar[str] = "0"  # part of the chunk cache key: bump it when output changes
     capabilities: ClassVar[Capabilities]
+    # option keys that cannot change the sound (left out of the chunk cache key)
+    cache_ignore: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, options: Mapping[str, Any] | None = None, *, threads: int = 1):
         self.options = dict(options or {})

@@ -43,6 +43,8 @@ class HttpBackend(Backend):
     url_env: ClassVar[str | None] = None
     default_url: ClassVar[str | None] = None
     default_read_timeout_s: ClassVar[float] = 120.0
+    cache_ignore = frozenset({"connect_timeout", "read_timeout", "concurrency", "api_key_env",
+                              "health_timeout", "gpu_threshold", "parallel"})
     # a server's capabilities usually depend on its configuration: set this to a function
     # of the options (`[backends.NAME]`) and `configured_capabilities` uses it
     capabilities_for: ClassVar[Callable[[Mapping[str, Any]], Capabilities] | None] = None

@@ -17,7 +17,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from . import audio as audio_mod
+from . import cache as cache_mod
 from .backend import Backend
 from .errors import EXIT_INTERRUPTED, EXIT_OK, BackendError, VoxlineError
 from .models import Chunk, Document
@@ -114,6 +117,7 @@ class JobReport:
             "fallback_reasons": self.synthesis.get("fallback_reasons", []),
             "quality_warnings": self.synthesis.get("quality_warnings", []),
             "routers": self.synthesis.get("routers", {}),
+            "cache": self.synthesis.get("cache"),
             "documents": [
                 {
                     "source": d.source, "output": d.output, "error": d.error,
@@ -221,6 +225,7 @@ class Pipeline:
         self.settings = settings
         self.format = audio_mod.FORMATS[settings.format]
         registry.configure(settings.backends)
+        self.store: cache_mod.ChunkStore | None = None
         self._warned: set[tuple[str, str]] = set()
 
     # -- worker side -------------------------------------------------------------------
@@ -233,19 +238,42 @@ class Pipeline:
         synth_s = time.perf_counter() - started
         self.pm.hook.stage_finished(document=document, stage="synthesize", duration_s=synth_s,
                                     chunk=chunk)
-        started = time.perf_counter()
-        produced, controls, prosody = served.audio, served.capabilities.controls, chunk.prosody
-        if prosody.rate != 1.0 and "rate" not in controls:
-            produced = audio_mod.change_tempo(produced, prosody.rate)
-        gain = prosody.volume_db if "volume" not in controls else 0.0
-        out = audio_mod.resample(produced, self.settings.sample_rate_hz, gain)
-        resample_s = time.perf_counter() - started
+        rate = self.settings.sample_rate_hz
+        if served.pcm is not None:  # from the cache: already what the output takes
+            pcm = np.frombuffer(served.pcm, dtype=np.int16)
+            resample_s = 0.0
+        else:
+            started = time.perf_counter()
+            produced, controls, prosody = served.audio, served.capabilities.controls, \
+                chunk.prosody
+            if prosody.rate != 1.0 and "rate" not in controls:
+                produced = audio_mod.change_tempo(produced, prosody.rate)
+            gain = prosody.volume_db if "volume" not in controls else 0.0
+            pcm = audio_mod.resample(produced, rate, gain).samples
+            resample_s = time.perf_counter() - started
+            if self.store is not None and served.key and not served.quality_warning:
+                self.store.put(served.key, pcm.tobytes(),
+                               {"sample_rate_hz": rate, "backend": served.backend})
         self.pm.hook.stage_finished(document=document, stage="resample", duration_s=resample_s,
                                     chunk=chunk)
         self.pm.hook.chunk_finished(document=document, chunk=chunk,
-                                    audio_duration_s=out.duration_s)
-        return _ChunkAudio(out.samples, served.backend, synth_s, resample_s,
-                           served.quality_warning)
+                                    audio_duration_s=len(pcm) / rate)
+        return _ChunkAudio(pcm, served.backend, synth_s, resample_s, served.quality_warning)
+
+    def _lookup(self, name: str, caps, chunk: Chunk, request) -> tuple[str, bytes | None]:
+        """The cache key of `chunk` on backend `name`, and its PCM if the cache has it."""
+        cls = self.registry.backend(name)
+        options = {k: v for k, v in self.settings.backend_options(name).items()
+                   if k not in cls.cache_ignore}
+        normalizer = self.registry.normalizers.get(chunk.language)
+        key = cache_mod.chunk_key(
+            text=request.text, language=request.language, backend=name,
+            backend_version=cls.version, voice=request.voice, options=options,
+            prosody=(chunk.prosody.rate, chunk.prosody.pitch, chunk.prosody.volume_db),
+            controls=caps.controls,
+            normalizer=f"{normalizer.name}:{normalizer.version}" if normalizer else "none",
+            sample_rate_hz=self.settings.sample_rate_hz)
+        return key, self.store.get(key) if self.store is not None else None
 
     def _voice_for(self, name: str, chunk: Chunk) -> str | None:
         """The voice for `chunk` on backend `name` when it is not the chunk's own backend (a
@@ -345,6 +373,9 @@ class Pipeline:
         results: list[DocumentResult] = []
         self.pm.hook.job_started(job=job)
         normalizers = NormalizerSet(self.registry.normalizers)
+        self.store = cache_mod.open_store(
+            settings.cache, cache_mod.parse_size(settings.cache_max)
+            if settings.cache_max else None, ttl_s=settings.cache_ttl_s)
         def on_state(name: str, state: Mapping[str, Any]) -> None:
             dispatcher.stats.note_state(name, state)
             self.pm.hook.backend_state(backend=name, state=state)
@@ -359,6 +390,7 @@ class Pipeline:
             on_attempt_failed=self.pm.hook.attempt_failed,
             on_state=on_state,
             voice_for=self._voice_for,
+            lookup=self._lookup if self.store is not None else None,
         )
         executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="voxline-synth")
         window: deque[tuple[_DocState, Chunk, Future]] = deque()
@@ -413,8 +445,14 @@ class Pipeline:
                     doc.result.exit_code = EXIT_INTERRUPTED
             executor.shutdown(wait=not interrupted, cancel_futures=True)
             pool.close()
+            if self.store is not None:
+                self.store.close()
+        synthesis = dispatcher.stats.to_dict()
+        if self.store is not None:
+            synthesis["cache"] = {"store": self.store.description,
+                                  **self.store.counts.to_dict()}
         report = JobReport(results, time.perf_counter() - started, settings.workers, interrupted,
-                           len(job.inputs), dispatcher.stats.to_dict())
+                           len(job.inputs), synthesis)
         self.pm.hook.job_finished(job=job, report=report)
         return report
 

@@ -127,13 +127,15 @@ class QualityError(BackendError):
 class BackendStats:
     requests: int = 0
     ok: int = 0
-    chunks: int = 0  # chunks whose audio this backend produced
+    chunks: int = 0  # chunks whose audio this backend produced in this job
+    cached: int = 0  # chunks of this backend taken from the chunk cache
     retries: int = 0
     failures: Counter = field(default_factory=Counter)  # reason -> attempts
     breaker: str = "closed"
 
     def to_dict(self) -> dict:
-        return {"chunks": self.chunks, "requests": self.requests, "ok": self.ok,
+        return {"chunks": self.chunks, "cached": self.cached, "requests": self.requests,
+                "ok": self.ok,
                 "retries": self.retries, "failures": dict(self.failures),
                 "breaker": self.breaker}
 
@@ -206,11 +208,13 @@ def default_voice_for(get: Callable[[str], Backend]) -> Callable[[str, Chunk], s
 
 @dataclass
 class Served:
-    audio: Audio
+    audio: Audio | None  # None when `pcm` came from the cache
     backend: str
     capabilities: Capabilities
     attempts: int
     quality_warning: str | None = None
+    key: str | None = None   # the chunk cache key of this audio
+    pcm: bytes | None = None  # output-ready PCM, when the cache had it
 
 
 class Dispatcher:
@@ -229,6 +233,7 @@ class Dispatcher:
                  on_attempt_failed: Callable[..., None] | None = None,
                  on_state: Callable[[str, dict], None] | None = None,
                  voice_for: Callable[[str, Chunk], str | None] | None = None,
+                 lookup: Callable[..., tuple[str | None, bytes | None]] | None = None,
                  sleep: Callable[[float], None] = time.sleep):
         self._get = get
         self._limit = limit
@@ -242,6 +247,8 @@ class Dispatcher:
         self._on_state = on_state or (lambda *a, **k: None)
         self._sleep = sleep
         self._voice_for = voice_for or default_voice_for(get)
+        # lookup(name, capabilities, chunk, request) -> (cache key, cached PCM or None)
+        self._lookup = lookup
         self.stats = DispatchStats()
 
     def breaker(self, name: str) -> CircuitBreaker:
@@ -345,6 +352,12 @@ class Dispatcher:
         voice = self._voice_for(name, chunk) if name != chunk.backend else chunk.voice
         request = SynthesisRequest(chunk.text, chunk.language, voice,
                                    native_prosody(chunk.prosody, caps))
+        key = None
+        if self._lookup is not None:
+            key, pcm = self._lookup(name, caps, chunk, request)
+            if pcm is not None:
+                self._count(name, cached=1)
+                return Served(None, name, caps, 0, key=key, pcm=pcm), None
         breaker = self.breaker(name)
         kept: Served | None = None
         error: BackendError | None = None
@@ -371,7 +384,7 @@ class Dispatcher:
                 self._fail(name, exc.reason)
                 error = exc
                 if kept is None or exc.audio.duration_s > kept.audio.duration_s:
-                    kept = Served(exc.audio, name, caps, attempt + 1, exc.message)
+                    kept = Served(exc.audio, name, caps, attempt + 1, exc.message, key)
                 if caps.deterministic:
                     break
                 continue
@@ -391,7 +404,7 @@ class Dispatcher:
                 break
             breaker.success()
             self._count(name, ok=1, chunks=1)
-            return Served(audio, name, caps, attempt + 1), None
+            return Served(audio, name, caps, attempt + 1, key=key), None
         return kept, error
 
     def _call(self, name: str, backend: Backend, request: SynthesisRequest) -> Audio:

@@ -27,6 +27,16 @@ def run_cli(*args: str, input: bytes | None = None, cwd: Path | None = None,
     )
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own chunk cache folder, so no test reads another's audio or
+    writes outside its temporary directories (the CLI subprocesses inherit the variable)."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("VOXLINE_CACHE_DIR", str(folder))
+    monkeypatch.delenv("VOXLINE_CACHE", raising=False)
+    return folder
+
+
 class ToneBackend(Backend):
     """A deterministic backend for pipeline tests: 0.08 s of a 440 Hz tone per character,
     at 24 kHz float32 (so resampling is exercised). Text containing FAIL raises."""

@@ -62,7 +62,7 @@ def test_transient_errors_are_retried_with_growing_jittered_backoff():
     assert a.calls == 3
     assert 0.05 <= sleeps[0] <= 0.1 and 0.1 <= sleeps[1] <= 0.2
     stats = d.stats.to_dict()["backends"]["a"]
-    assert stats == {"chunks": 1, "requests": 3, "ok": 1, "retries": 2,
+    assert stats == {"chunks": 1, "cached": 0, "requests": 3, "ok": 1, "retries": 2,
                      "failures": {"timeout": 1, "http 503": 1}, "breaker": "closed"}
 
 

@@ -8,7 +8,8 @@ import click
 _SETTINGS_KEYS = {
     "backend": "backend", "voice": "voice", "lang": "lang", "workers": "workers",
     "sample_rate": "sample_rate", "fmt": "format", "fallback": "fallback",
-    "retries": "retries", "quality_guard": "quality_guard",
+    "retries": "retries", "quality_guard": "quality_guard", "cache": "cache",
+    "cache_max": "cache_max",
 }
 
 
@@ -32,6 +33,14 @@ def synthesis_options(fn):
                           "[default: 2]."),
         click.option("--quality-guard/--no-quality-guard", default=None,
                      help="Check each chunk's audio is long enough for its text [default: on]."),
+        click.option("--cache", metavar="DIR|redis://…|off",
+                     help="Chunk cache: a folder, a Redis URL, or off "
+                          "[default: $VOXLINE_CACHE_DIR, else ~/.cache/voxline]."),
+        click.option("--no-cache", is_flag=True,
+                     help="Synthesize everything; read and write no cache."),
+        click.option("--cache-max", metavar="SIZE",
+                     help="Bound a cache folder's size, e.g. 5GB; least recently used "
+                          "chunks go first."),
         click.option("--config", type=click.Path(dir_okay=False),
                      help="TOML config file [default: $VOXLINE_CONFIG, else ./voxline.toml]."),
     ]
@@ -42,4 +51,7 @@ def synthesis_options(fn):
 
 def settings_overrides(params: dict) -> dict:
     """The settings given on the command line, by their [synth] key names."""
-    return {key: params.get(name) for name, key in _SETTINGS_KEYS.items()}
+    overrides = {key: params.get(name) for name, key in _SETTINGS_KEYS.items()}
+    if params.get("no_cache"):
+        overrides["cache"] = "off"
+    return overrides

@@ -105,6 +105,13 @@ def synthesis_summary(data: dict) -> list[str]:
         lines.append(f"fallbacks: {data['fallbacks']} chunks: " + ", ".join(
             f"{f['from']} → {f['to']} ({f['reason']}) {f['chunks']}"
             for f in data["fallback_reasons"]))
+    cache = data.get("cache")
+    if cache and (cache["hits"] or cache["corrupt"] or cache["errors"]):
+        total = cache["hits"] + cache["misses"] - cache["corrupt"]
+        lines.append(f"cache: {cache['hits']} of {total} chunks from {cache['store']}"
+                     + (f", {cache['corrupt']} damaged entries redone" if cache["corrupt"]
+                        else "")
+                     + (f", {cache['errors']} could not be stored" if cache["errors"] else ""))
     for q in data.get("quality_warnings", []):
         lines.append(f"quality: {q['source']}: chunk {q['chunk']} from {q['backend']}: "
                      f"{q['detail']}")
