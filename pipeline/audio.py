@@ -135,6 +135,7 @@ class Encoder:
         )
         try:
             destination.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_partials(destination)
             self._proc = subprocess.Popen(
                 args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
             )
@@ -186,6 +187,35 @@ class Encoder:
             pass
         self._proc.wait()
         self.partial.unlink(missing_ok=True)
+
+
+def remove_stale_partials(destination: Path) -> int:
+    """Remove temporary files that a killed voxline left for `destination` (their process is
+    gone); a running process's own files are left alone."""
+    removed = 0
+    for partial in destination.parent.glob(f".{glob_escape(destination.name)}.*.part"):
+        pid = partial.name[len(destination.name) + 2:].split(".")[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # that process still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # someone else's live process
+        try:
+            partial.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)
 
 
 def _codec_kwargs(codec_args: tuple[str, ...]) -> dict[str, str]:

@@ -108,7 +108,7 @@ class JobReport:
             "exit_code": self.exit_code,
             "audio_s": round(self.audio_s, 3),
             "wall_s": round(self.wall_s, 3),
-            "rtf": None if self.rtf is None else round(self.rtf, 4),
+            "rtf": None if self.rtf is None else round(self.rtf, 6),
             "workers": self.workers,
             "stage_s": {k: round(v, 4) for k, v in self.stage_s.items()},
             "backends": self.synthesis.get("backends", {}),

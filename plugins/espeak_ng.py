@@ -100,7 +100,10 @@ class EspeakBackend(Backend):
         controls=frozenset({"rate", "pitch", "volume"}),
         budget_chars=500,
         thread_safe=True,
-        deterministic=True,
+        # not deterministic: the library carries state between calls in process-wide statics
+        # (pitch flutter, wave phase) that no API resets, so the same text can come out a few
+        # samples different depending on what was spoken before it
+        deterministic=False,
     )
 
     def synthesize(self, request: SynthesisRequest) -> Audio:

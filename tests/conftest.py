@@ -27,6 +27,19 @@ def run_cli(*args: str, input: bytes | None = None, cwd: Path | None = None,
     )
 
 
+@pytest.fixture
+def tone_env(tmp_path_factory) -> dict:
+    """Environment in which `voxline` (as a subprocess) finds the deterministic `tone`
+    backend plugin: installed the way pip installs an entry point, as a dist-info folder."""
+    site = tmp_path_factory.mktemp("site")
+    info = site / "voxline_tone-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: voxline-tone\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[voxline]\ntone = voxline.testing.tone\n")
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    return {"PYTHONPATH": path}
+
+
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own chunk cache folder, so no test reads another's audio or
