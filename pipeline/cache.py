@@ -336,7 +336,6 @@ def open_store(spec: str | None, max_bytes: int | None = None, *, ttl_s: float =
     if spec is not None and spec.lower() in ("off", "none", "no", "false"):
         return None
     if spec and spec.startswith(("redis://", "rediss://", "unix://")):
-        from .cache_redis import RedisStore
-
-        return RedisStore(spec, ttl_s=ttl_s)
+        raise UsageError(f"a Redis chunk cache ({spec}) is not supported yet",
+                         hint="use a cache folder (--cache DIR) for now")
     return LocalStore(Path(spec).expanduser() if spec else default_cache_dir(env), max_bytes)
