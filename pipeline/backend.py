@@ -81,10 +81,6 @@ class Backend:
         """Release what the instance holds (sessions, connections). Called once at job end."""
 
     @classmethod
-    def speaks(cls, language: str) -> bool:
-        return language in cls.capabilities.languages
-
-    @classmethod
     def describe(cls, capabilities: Capabilities | None = None) -> dict[str, Any]:
         """Capabilities as plain data, for `voxline backends --json`."""
         caps = capabilities or cls.capabilities

@@ -228,10 +228,14 @@ class LocalStore:
     def _drop(self, key: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM chunks WHERE key = ?", (key,))
-        try:
-            self.path(key).unlink()
-        except OSError:
-            pass
+        self._remove_files([key])
+
+    def _remove_files(self, keys: list[str]) -> None:
+        for key in keys:
+            try:
+                self.path(key).unlink()
+            except OSError:
+                pass
 
     def evict(self, max_bytes: int | None = None) -> int:
         """Remove least recently used entries until the store is within 90 % of its bound."""
@@ -252,11 +256,7 @@ class LocalStore:
                 victims.append(key)
                 total -= size
             self._db.executemany("DELETE FROM chunks WHERE key = ?", [(k,) for k in victims])
-        for key in victims:
-            try:
-                self.path(key).unlink()
-            except OSError:
-                pass
+        self._remove_files(victims)
         self.counts.add(evicted=len(victims))
         return len(victims)
 
@@ -287,11 +287,7 @@ class LocalStore:
                     "SELECT key FROM chunks WHERE last_used < ?",
                     (time.time() - older_than_s,))]
             self._db.executemany("DELETE FROM chunks WHERE key = ?", [(k,) for k in keys])
-        for key in keys:
-            try:
-                self.path(key).unlink()
-            except OSError:
-                pass
+        self._remove_files(keys)
         return len(keys)
 
     def verify(self) -> dict:
@@ -329,13 +325,14 @@ class LocalStore:
                 pass
 
 
-def open_store(spec: str | None, max_bytes: int | None = None, *, ttl_s: float = 7 * 86400,
+def open_store(spec: str | None, max_size: str | None = None,
                env: Mapping[str, str] | None = None) -> ChunkStore | None:
-    """The store named by `--cache`: None or `off` for none, `redis://...` for Redis, a
-    folder otherwise (default: `$VOXLINE_CACHE_DIR`, else `~/.cache/voxline`)."""
+    """The store named by `--cache` (`off` for none; a folder, by default
+    `$VOXLINE_CACHE_DIR`, else `~/.cache/voxline`), bounded by `--cache-max` (`5GB`)."""
     if spec is not None and spec.lower() in ("off", "none", "no", "false"):
         return None
     if spec and spec.startswith(("redis://", "rediss://", "unix://")):
         raise UsageError(f"a Redis chunk cache ({spec}) is not supported yet",
                          hint="use a cache folder (--cache DIR) for now")
-    return LocalStore(Path(spec).expanduser() if spec else default_cache_dir(env), max_bytes)
+    return LocalStore(Path(spec).expanduser() if spec else default_cache_dir(env),
+                      parse_size(max_size) if max_size else None)

@@ -12,10 +12,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -275,18 +275,6 @@ class Pipeline:
             sample_rate_hz=self.settings.sample_rate_hz)
         return key, self.store.get(key) if self.store is not None else None
 
-    def _voice_for(self, name: str, chunk: Chunk) -> str | None:
-        """The voice for `chunk` on backend `name` when it is not the chunk's own backend (a
-        fallback): the same voice if `name` has it, else the `[routes]` voice for the
-        language if the route names this backend, else the backend's default."""
-        caps = self.registry.capabilities(name)
-        if chunk.voice and any(v.name == chunk.voice for v in caps.voices):
-            return chunk.voice
-        target, _, voice = self.settings.routes.get(chunk.language, "").partition(":")
-        if target == name and voice:
-            return voice
-        return caps.default_voice(chunk.language)
-
     # -- main thread -------------------------------------------------------------------
 
     def _warn(self, document: Document, result: DocumentResult, message: str) -> None:
@@ -373,9 +361,8 @@ class Pipeline:
         results: list[DocumentResult] = []
         self.pm.hook.job_started(job=job)
         normalizers = NormalizerSet(self.registry.normalizers)
-        self.store = cache_mod.open_store(
-            settings.cache, cache_mod.parse_size(settings.cache_max)
-            if settings.cache_max else None, ttl_s=settings.cache_ttl_s)
+        self.store = cache_mod.open_store(settings.cache, settings.cache_max)
+
         def on_state(name: str, state: Mapping[str, Any]) -> None:
             dispatcher.stats.note_state(name, state)
             self.pm.hook.backend_state(backend=name, state=state)
@@ -389,7 +376,7 @@ class Pipeline:
             breaker_cooldown_s=settings.breaker_cooldown_s,
             on_attempt_failed=self.pm.hook.attempt_failed,
             on_state=on_state,
-            voice_for=self._voice_for,
+            routes=settings.routes,
             lookup=self._lookup if self.store is not None else None,
         )
         executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="voxline-synth")

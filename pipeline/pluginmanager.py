@@ -82,8 +82,9 @@ class Registry:
     def configure(self, options: Mapping[str, Mapping[str, Any]]) -> "Registry":
         """Bind the backends' configuration tables (`[backends.NAME]`), which decide the
         capabilities of configurable backends."""
-        self.options = options
-        self._caps.clear()
+        if options is not self.options:
+            self.options = options
+            self._caps.clear()
         return self
 
     def capabilities(self, name: str, _seen: tuple[str, ...] = ()) -> Capabilities:

@@ -194,16 +194,17 @@ def native_prosody(prosody: Prosody, caps: Capabilities) -> Prosody:
     )
 
 
-def default_voice_for(get: Callable[[str], Backend]) -> Callable[[str, Chunk], str | None]:
-    """The voice a chunk gets on a backend other than its own: the chunk's voice if that
-    backend has a voice of that name, else that backend's default for the language."""
-    def voice_for(name: str, chunk: Chunk) -> str | None:
-        caps = get(name).capabilities
-        if chunk.voice and any(v.name == chunk.voice for v in caps.voices):
-            return chunk.voice
-        return caps.default_voice(chunk.language)
-
-    return voice_for
+def fallback_voice(name: str, caps: Capabilities, chunk: Chunk,
+                   routes: Mapping[str, str]) -> str | None:
+    """The voice a chunk gets on backend `name` when that is not its own backend (a
+    fallback): the chunk's voice if `name` has a voice of that name, else the `[routes]` voice
+    for the language if the route names `name`, else `name`'s default for the language."""
+    if chunk.voice and any(v.name == chunk.voice for v in caps.voices):
+        return chunk.voice
+    target, _, voice = routes.get(chunk.language, "").partition(":")
+    if target == name and voice:
+        return voice
+    return caps.default_voice(chunk.language)
 
 
 @dataclass
@@ -232,7 +233,7 @@ class Dispatcher:
                  breaker_failures: int = 5, breaker_cooldown_s: float = 30.0,
                  on_attempt_failed: Callable[..., None] | None = None,
                  on_state: Callable[[str, dict], None] | None = None,
-                 voice_for: Callable[[str, Chunk], str | None] | None = None,
+                 routes: Mapping[str, str] | None = None,
                  lookup: Callable[..., tuple[str | None, bytes | None]] | None = None,
                  sleep: Callable[[float], None] = time.sleep):
         self._get = get
@@ -246,7 +247,7 @@ class Dispatcher:
         self._on_attempt_failed = on_attempt_failed or (lambda *a, **k: None)
         self._on_state = on_state or (lambda *a, **k: None)
         self._sleep = sleep
-        self._voice_for = voice_for or default_voice_for(get)
+        self._routes = dict(routes or {})
         # lookup(name, capabilities, chunk, request) -> (cache key, cached PCM or None)
         self._lookup = lookup
         self.stats = DispatchStats()
@@ -349,7 +350,8 @@ class Dispatcher:
             self._fail(name, "language")
             return None, BackendError(f"{name} does not speak {chunk.language!r}",
                                       reason="language")
-        voice = self._voice_for(name, chunk) if name != chunk.backend else chunk.voice
+        voice = chunk.voice if name == chunk.backend else fallback_voice(name, caps, chunk,
+                                                                         self._routes)
         request = SynthesisRequest(chunk.text, chunk.language, voice,
                                    native_prosody(chunk.prosody, caps))
         key = None

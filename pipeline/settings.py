@@ -49,11 +49,9 @@ class Settings:
     breaker_failures: int = 5         # consecutive failures that open a backend's circuit
     breaker_cooldown_s: float = 30.0  # how long an open circuit refuses calls before a trial
     quality_guard: bool = True        # check each chunk's duration against its text
-    # the chunk cache: a folder (default $VOXLINE_CACHE_DIR, else ~/.cache/voxline),
-    # redis://host:port/db, or "off"
+    # the chunk cache: a folder (default $VOXLINE_CACHE_DIR, else ~/.cache/voxline), or "off"
     cache: str | None = None
     cache_max: str | None = None      # size bound of a local cache, e.g. "5GB" (LRU eviction)
-    cache_ttl_s: float = 7 * 86400    # how long a Redis cache keeps an entry
     max_chars_per_s: Mapping[str, float] = field(
         default_factory=lambda: dict(DEFAULT_MAX_CHARS_PER_S))
 
@@ -71,7 +69,7 @@ _SYNTH_KEYS = {
     "retry_backoff": ("retry_backoff_s", float), "retry_backoff_max": ("retry_backoff_max_s", float),
     "breaker_failures": ("breaker_failures", int), "breaker_cooldown": ("breaker_cooldown_s", float),
     "quality_guard": ("quality_guard", bool),
-    "cache": ("cache", str), "cache_max": ("cache_max", str), "cache_ttl": ("cache_ttl_s", float),
+    "cache": ("cache", str), "cache_max": ("cache_max", str),
 }
 _ENV_KEYS = {
     "VOXLINE_BACKEND": "backend", "VOXLINE_VOICE": "voice", "VOXLINE_LANG": "lang",
@@ -203,8 +201,6 @@ def validate(settings: Settings) -> None:
         from .cache import parse_size
 
         parse_size(settings.cache_max)
-    if settings.cache_ttl_s <= 0:
-        raise UsageError("cache_ttl must be positive")
     if any(cps <= 0 for cps in settings.max_chars_per_s.values()):
         raise UsageError("quality.max_chars_per_s values must be positive")
     for name in ("sentence_pause_s", "paragraph_pause_s"):

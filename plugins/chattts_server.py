@@ -147,10 +147,10 @@ class ChatTTSV2(ChatTTSServer):
 
 
 class ChatTTSRouter(Router):
-    """The seeds' router: `primary` (v2) while it answers `/health` within `probe_timeout`
-    seconds with `gpu_mem_percent` under `gpu_threshold`, else `secondary` (v1); re-decided at
-    most every `check_interval` seconds; a failure on the primary switches to the secondary
-    until the next check."""
+    """The seeds' router: `primary` (v2) while it answers `/health` within its own
+    `health_timeout` (5 s) with `gpu_mem_percent` under `gpu_threshold`, else `secondary`
+    (v1); re-decided at most every `check_interval` seconds; a failure on the primary
+    switches to the secondary until the next check."""
 
     name = "chattts"
     version = "1"
@@ -182,7 +182,6 @@ class ChatTTSRouter(Router):
         self.secondary = str(self.options.get("secondary", "chattts-v1"))
         self.gpu_threshold = float(self.options.get("gpu_threshold", 0.9))
         self.interval_s = float(self.options.get("check_interval", 30.0))
-        self.probe_timeout_s = float(self.options.get("probe_timeout", 5.0))
         self.choice = self.secondary  # conservative until the first check
         self.last_check: float | None = None
         self.last_health: Health | None = None
@@ -213,8 +212,6 @@ class ChatTTSRouter(Router):
         except BackendError as exc:  # not configured: the secondary it is
             health = Health(False, str(exc))
         else:
-            if hasattr(primary, "health_timeout_s"):
-                primary.health_timeout_s = self.probe_timeout_s
             health = primary.health()
         gpu = health.info.get("gpu_mem_percent") if health.info else None
         usable = health.ok and isinstance(gpu, (int, float)) and gpu < self.gpu_threshold

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -219,8 +220,6 @@ class OllamaSpeech(HttpBackend):
         return numbers
 
     def health(self) -> Health:
-        import time
-
         started = time.perf_counter()
         try:
             response = self.request("GET", "/api/tags", timeout_s=5.0, expect="json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 import voxline
-from voxline import Audio, Backend, BackendError, Capabilities, Voice
+import voxline.testing.tone
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -50,25 +51,20 @@ def private_cache(tmp_path_factory, monkeypatch):
     return folder
 
 
-class ToneBackend(Backend):
-    """A deterministic backend for pipeline tests: 0.08 s of a 440 Hz tone per character,
-    at 24 kHz float32 (so resampling is exercised). Text containing FAIL raises."""
+class ToneBackend(voxline.testing.tone.ToneBackend):
+    """The deterministic tone backend (0.08 s of tone per character, 24 kHz float32, so
+    resampling is exercised; text containing FAIL raises), remembering what it was asked to
+    speak, for in-process pipeline tests."""
 
-    name = "tone"
-    version = "1"
-    capabilities = Capabilities(
-        sample_rate_hz=24000, languages=("en", "zh", "yue"),
-        voices=(Voice("a4", "en"), Voice("a4", "zh")), budget_chars=40,
-    )
+    # one instance per worker, as for engines that are not thread-safe
+    capabilities = dataclasses.replace(voxline.testing.tone.ToneBackend.capabilities,
+                                       thread_safe=False)
     calls: list[str] = []
 
     def synthesize(self, request):
-        if "FAIL" in request.text:
-            raise BackendError("tone backend was told to fail")
-        ToneBackend.calls.append(request.text)
-        n = int(0.08 * 24000 * len(request.text))
-        t = np.arange(n, dtype=np.float32) / 24000
-        return Audio((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 24000, 1)
+        if "FAIL" not in request.text:
+            ToneBackend.calls.append(request.text)
+        return super().synthesize(request)
 
 
 class TonePlugin:

@@ -8,13 +8,12 @@ import click
 
 
 def _store(cache: str | None, config: str | None):
-    from voxline.cache import open_store, parse_size
+    from voxline.cache import open_store
     from voxline.errors import UsageError
     from voxline.settings import load_settings
 
     settings = load_settings(config, {"cache": cache})
-    store = open_store(settings.cache, parse_size(settings.cache_max)
-                       if settings.cache_max else None, ttl_s=settings.cache_ttl_s)
+    store = open_store(settings.cache, settings.cache_max)
     if store is None:
         raise UsageError("the cache is off (--cache off or VOXLINE_CACHE=off)")
     return store
