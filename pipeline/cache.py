@@ -21,13 +21,14 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import UsageError
+from .errors import OutputError, UsageError
 
+DEFAULT_REDIS_TTL_S = 7 * 86400
 CACHE_FORMAT = 1  # bump when what is stored, or how the key is made, changes
 
 
@@ -325,14 +326,192 @@ class LocalStore:
                 pass
 
 
+class RedisStore:
+    """Chunk audio in Redis, shared by every machine pointed at it, each entry expiring after
+    `ttl_s` without use (reading an entry renews it).
+
+    One value per chunk: a header (magic, checksum, sample rate) then the PCM, so an entry is
+    written and read in one command and a damaged one is detected. A Redis that cannot be
+    reached, or goes away mid-job, turns the store off for the rest of the job with one
+    warning: the job completes without the shared cache, never fails because of it.
+    """
+
+    PREFIX = "voxline:chunk:"
+    _MAGIC = b"VXC1"
+    _HEADER = len(_MAGIC) + 16 + 4
+
+    def __init__(self, url: str, ttl_s: float | None = None,
+                 on_warning: "Callable[[str], None] | None" = None, *, strict: bool = False):
+        try:
+            import redis
+        except ImportError:
+            raise UsageError("a Redis cache needs the redis client",
+                             hint="pip install 'voxline[redis]'") from None
+        self._errors = (redis.exceptions.RedisError, OSError)
+        self.url = url
+        self.ttl_s = ttl_s
+        self.counts = CacheCounts()
+        self.description = _redacted(url)
+        self.down: str | None = None
+        self._on_warning = on_warning
+        self._lock = threading.Lock()
+        try:
+            self._redis = redis.Redis.from_url(
+                url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+            self._redis.ping()
+        except (ValueError, *self._errors) as exc:
+            if strict or isinstance(exc, ValueError):
+                raise UsageError(f"cache {self.description}: {_reason(exc)}",
+                                 hint="check the URL and that redis-server is running") from None
+            self._went_down(exc)
+
+    def _went_down(self, exc: BaseException) -> None:
+        with self._lock:
+            if self.down is not None:
+                return
+            self.down = _reason(exc)
+        self.counts.add(errors=1)
+        if self._on_warning is not None:
+            self._on_warning(f"cache {self.description} is unreachable ({self.down}); "
+                             "going on without the shared cache")
+
+    def _key(self, key: str) -> str:
+        return self.PREFIX + key
+
+    def get(self, key: str) -> bytes | None:
+        if self.down is not None:
+            return None
+        try:
+            value = self._redis.get(self._key(key))
+            if value is not None and self.ttl_s:
+                self._redis.expire(self._key(key), int(self.ttl_s))
+        except self._errors as exc:
+            self._went_down(exc)
+            return None
+        if value is None:
+            self.counts.add(misses=1)
+            return None
+        pcm = self._unpack(value)
+        if pcm is None:
+            try:
+                self._redis.delete(self._key(key))
+            except self._errors:
+                pass
+            self.counts.add(corrupt=1, misses=1)
+            return None
+        self.counts.add(hits=1)
+        return pcm
+
+    def _unpack(self, value: bytes) -> bytes | None:
+        if len(value) < self._HEADER or not value.startswith(self._MAGIC):
+            return None
+        digest = value[len(self._MAGIC):len(self._MAGIC) + 16]
+        pcm = value[self._HEADER:]
+        return pcm if hashlib.blake2b(pcm, digest_size=16).digest() == digest else None
+
+    def put(self, key: str, pcm: bytes, meta: Mapping[str, Any]) -> None:
+        if self.down is not None:
+            return
+        value = (self._MAGIC + hashlib.blake2b(pcm, digest_size=16).digest()
+                 + int(meta.get("sample_rate_hz", 0)).to_bytes(4, "little") + pcm)
+        try:
+            self._redis.set(self._key(key), value,
+                            ex=int(self.ttl_s) if self.ttl_s else None)
+        except self._errors as exc:
+            self._went_down(exc)
+            return
+        self.counts.add(stored=1)
+
+    # -- for `voxline cache` -------------------------------------------------------------
+
+    def _keys(self):
+        return self._redis.scan_iter(match=self.PREFIX + "*", count=1000)
+
+    def _maintenance(method):  # noqa: N805 - a decorator for the methods below
+        """`voxline cache` commands on a Redis that fails: one line, not a traceback."""
+
+        def wrapper(self, *args, **kwargs):
+            if self.down is not None:
+                raise OutputError(f"cache {self.description}: {self.down}")
+            try:
+                return method(self, *args, **kwargs)
+            except self._errors as exc:
+                raise OutputError(f"cache {self.description}: {_reason(exc)}") from None
+
+        wrapper.__doc__ = method.__doc__
+        return wrapper
+
+    @_maintenance
+    def stats(self) -> dict:
+        entries = total = 0
+        audio_s = 0.0
+        for name in self._keys():
+            value = self._redis.getrange(name, 0, self._HEADER - 1)
+            size = self._redis.strlen(name) - self._HEADER
+            rate = int.from_bytes(value[-4:], "little") if len(value) == self._HEADER else 0
+            entries += 1
+            total += max(size, 0)
+            audio_s += size / 2 / rate if rate else 0.0
+        return {"store": self.description, "entries": entries, "bytes": total,
+                "audio_s": round(audio_s, 1), "max_bytes": None, "ttl_s": self.ttl_s,
+                "oldest": None, "last_used": None, "backends": {}}
+
+    @_maintenance
+    def clear(self, older_than_s: float | None = None) -> int:
+        removed = 0
+        for name in self._keys():
+            if older_than_s is not None:
+                idle = self._redis.object("idletime", name)
+                if idle is None or idle < older_than_s:
+                    continue
+            removed += self._redis.delete(name)
+        return removed
+
+    @_maintenance
+    def verify(self) -> dict:
+        checked = bad = 0
+        for name in self._keys():
+            value = self._redis.get(name)
+            if value is None:
+                continue
+            checked += 1
+            if self._unpack(value) is None:
+                bad += self._redis.delete(name)
+        return {"checked": checked, "bad": bad, "orphans": 0}
+
+    def close(self) -> None:
+        try:
+            self._redis.close()
+        except self._errors:
+            pass
+
+
+def _redacted(url: str) -> str:
+    """A Redis URL without its password, for messages."""
+    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def is_redis_url(spec: str | None) -> bool:
+    return bool(spec) and spec.startswith(("redis://", "rediss://", "unix://"))
+
+
 def open_store(spec: str | None, max_size: str | None = None,
-               env: Mapping[str, str] | None = None) -> ChunkStore | None:
-    """The store named by `--cache` (`off` for none; a folder, by default
-    `$VOXLINE_CACHE_DIR`, else `~/.cache/voxline`), bounded by `--cache-max` (`5GB`)."""
+               env: Mapping[str, str] | None = None, *, ttl: str | None = None,
+               on_warning: "Callable[[str], None] | None" = None,
+               strict: bool = False) -> ChunkStore | None:
+    """The store named by `--cache`: `off` for none; a Redis URL (entries expire after
+    `ttl`, `7d` by default); a folder, by default `$VOXLINE_CACHE_DIR`, else
+    `~/.cache/voxline`, bounded by `--cache-max` (`5GB`). An unreachable Redis is a warning
+    (through `on_warning`) and a store that does nothing, or an error with `strict`."""
     if spec is not None and spec.lower() in ("off", "none", "no", "false"):
         return None
-    if spec and spec.startswith(("redis://", "rediss://", "unix://")):
-        raise UsageError(f"a Redis chunk cache ({spec}) is not supported yet",
-                         hint="use a cache folder (--cache DIR) for now")
+    if is_redis_url(spec):
+        return RedisStore(spec, parse_age(ttl) if ttl else DEFAULT_REDIS_TTL_S, on_warning,
+                          strict=strict)
     return LocalStore(Path(spec).expanduser() if spec else default_cache_dir(env),
                       parse_size(max_size) if max_size else None)

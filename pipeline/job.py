@@ -361,7 +361,9 @@ class Pipeline:
         results: list[DocumentResult] = []
         self.pm.hook.job_started(job=job)
         normalizers = NormalizerSet(self.registry.normalizers)
-        self.store = cache_mod.open_store(settings.cache, settings.cache_max)
+        self.store = cache_mod.open_store(
+            settings.cache, settings.cache_max, ttl=settings.cache_ttl,
+            on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
 
         def on_state(name: str, state: Mapping[str, Any]) -> None:
             dispatcher.stats.note_state(name, state)
@@ -437,6 +439,7 @@ class Pipeline:
         synthesis = dispatcher.stats.to_dict()
         if self.store is not None:
             synthesis["cache"] = {"store": self.store.description,
+                                  "down": getattr(self.store, "down", None),
                                   **self.store.counts.to_dict()}
         report = JobReport(results, time.perf_counter() - started, settings.workers, interrupted,
                            len(job.inputs), synthesis)

@@ -52,6 +52,7 @@ class Settings:
     # the chunk cache: a folder (default $VOXLINE_CACHE_DIR, else ~/.cache/voxline), or "off"
     cache: str | None = None
     cache_max: str | None = None      # size bound of a local cache, e.g. "5GB" (LRU eviction)
+    cache_ttl: str | None = None      # a Redis cache's entries expire after this long unused
     max_chars_per_s: Mapping[str, float] = field(
         default_factory=lambda: dict(DEFAULT_MAX_CHARS_PER_S))
 
@@ -70,12 +71,14 @@ _SYNTH_KEYS = {
     "breaker_failures": ("breaker_failures", int), "breaker_cooldown": ("breaker_cooldown_s", float),
     "quality_guard": ("quality_guard", bool),
     "cache": ("cache", str), "cache_max": ("cache_max", str),
+    "cache_ttl": ("cache_ttl", str),
 }
 _ENV_KEYS = {
     "VOXLINE_BACKEND": "backend", "VOXLINE_VOICE": "voice", "VOXLINE_LANG": "lang",
     "VOXLINE_WORKERS": "workers", "VOXLINE_SAMPLE_RATE": "sample_rate",
     "VOXLINE_FORMAT": "format", "VOXLINE_FALLBACK": "fallback", "VOXLINE_RETRIES": "retries",
     "VOXLINE_CACHE": "cache", "VOXLINE_CACHE_MAX": "cache_max",
+    "VOXLINE_CACHE_TTL": "cache_ttl",
 }
 
 
@@ -201,6 +204,10 @@ def validate(settings: Settings) -> None:
         from .cache import parse_size
 
         parse_size(settings.cache_max)
+    if settings.cache_ttl is not None:
+        from .cache import parse_age
+
+        parse_age(settings.cache_ttl)
     if any(cps <= 0 for cps in settings.max_chars_per_s.values()):
         raise UsageError("quality.max_chars_per_s values must be positive")
     for name in ("sentence_pause_s", "paragraph_pause_s"):

@@ -13,7 +13,7 @@ def _store(cache: str | None, config: str | None):
     from voxline.settings import load_settings
 
     settings = load_settings(config, {"cache": cache})
-    store = open_store(settings.cache, settings.cache_max)
+    store = open_store(settings.cache, settings.cache_max, ttl=settings.cache_ttl, strict=True)
     if store is None:
         raise UsageError("the cache is off (--cache off or VOXLINE_CACHE=off)")
     return store

@@ -9,7 +9,7 @@ _SETTINGS_KEYS = {
     "backend": "backend", "voice": "voice", "lang": "lang", "workers": "workers",
     "sample_rate": "sample_rate", "fmt": "format", "fallback": "fallback",
     "retries": "retries", "quality_guard": "quality_guard", "cache": "cache",
-    "cache_max": "cache_max",
+    "cache_max": "cache_max", "cache_ttl": "cache_ttl",
 }
 
 
@@ -41,6 +41,9 @@ def synthesis_options(fn):
         click.option("--cache-max", metavar="SIZE",
                      help="Bound a cache folder's size, e.g. 5GB; least recently used "
                           "chunks go first."),
+        click.option("--cache-ttl", metavar="AGE",
+                     help="A Redis cache's entries expire after this long unused, e.g. 12h "
+                          "[default: 7d]."),
         click.option("--config", type=click.Path(dir_okay=False),
                      help="TOML config file [default: $VOXLINE_CONFIG, else ./voxline.toml]."),
     ]

@@ -106,7 +106,10 @@ def synthesis_summary(data: dict) -> list[str]:
             f"{f['from']} → {f['to']} ({f['reason']}) {f['chunks']}"
             for f in data["fallback_reasons"]))
     cache = data.get("cache")
-    if cache and (cache["hits"] or cache["corrupt"] or cache["errors"]):
+    if cache and cache.get("down"):
+        lines.append(f"cache: {cache['store']} unreachable ({cache['down']}); "
+                     f"{cache['hits']} chunks came from it before that")
+    elif cache and (cache["hits"] or cache["corrupt"] or cache["errors"]):
         total = cache["hits"] + cache["misses"] - cache["corrupt"]
         lines.append(f"cache: {cache['hits']} of {total} chunks from {cache['store']}"
                      + (f", {cache['corrupt']} damaged entries redone" if cache["corrupt"]
