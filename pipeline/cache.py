@@ -113,6 +113,7 @@ class ChunkStore(Protocol):
     description: str
 
     def get(self, key: str) -> bytes | None: ...
+    def size(self, key: str) -> int | None: ...
     def put(self, key: str, pcm: bytes, meta: Mapping[str, Any]) -> None: ...
     def close(self) -> None: ...
 
@@ -177,6 +178,12 @@ class LocalStore:
             except OSError:
                 pass
         return removed
+
+    def size(self, key: str) -> int | None:
+        """The size of a stored chunk's PCM, if the index has it (its file is not read)."""
+        with self._lock:
+            row = self._db.execute("SELECT bytes FROM chunks WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
 
     def get(self, key: str) -> bytes | None:
         with self._lock:
@@ -401,6 +408,16 @@ class RedisStore:
             return None
         self.counts.add(hits=1)
         return pcm
+
+    def size(self, key: str) -> int | None:
+        if self.down is not None:
+            return None
+        try:
+            length = self._redis.strlen(self._key(key))
+        except self._errors as exc:
+            self._went_down(exc)
+            return None
+        return length - self._HEADER if length >= self._HEADER else None
 
     def _unpack(self, value: bytes) -> bytes | None:
         if len(value) < self._HEADER or not value.startswith(self._MAGIC):

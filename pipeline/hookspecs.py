@@ -49,7 +49,9 @@ def job_started(job):
 @hookspec
 def document_started(document, chunk_count):
     """Called when a document has been read, cleaned, normalized and segmented, just
-    before its chunks are synthesized; `chunk_count` is how many chunks it has."""
+    before its chunks are synthesized; `chunk_count` is how many chunks it has, or None for
+    an input large enough to be read and segmented a block at a time while it is
+    synthesized (its chunks are then known as `chunk_started` reports them)."""
 
 
 @hookspec

@@ -8,6 +8,7 @@ stays bounded by the window, not by the length of the text.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -21,15 +22,16 @@ import numpy as np
 
 from . import audio as audio_mod
 from . import cache as cache_mod
+from . import manifest as manifest_mod
+from . import textio
 from .backend import Backend
-from .errors import EXIT_INTERRUPTED, EXIT_OK, BackendError, VoxlineError
+from .errors import EXIT_INTERRUPTED, EXIT_OK, BackendError, InputError, VoxlineError
 from .models import Chunk, Document
 from .normalize import NormalizerSet
 from .pluginmanager import Registry
-from .prepare import Prepared, prepare
+from .prepare import PreparedInput, prepare_input
 from .resilience import Dispatcher, QualityGuard, RetryPolicy
 from .settings import Settings, default_workers
-from .textio import read_document
 
 STAGES = ("read", "ssml", "normalize", "segment", "synthesize", "resample", "concatenate")
 
@@ -59,6 +61,10 @@ class DocumentResult:
     stage_s: dict[str, float] = field(default_factory=dict)
     backends: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # new, changed (input edited since the last run), resumed (an unfinished run), redone
+    # (settings changed, output missing or altered, or --force), up to date (skipped)
+    status: str = "new"
+    cached: int = 0  # chunks that came from the cache
 
     @property
     def ok(self) -> bool:
@@ -76,10 +82,12 @@ class JobReport:
     interrupted: bool = False
     inputs: int = 0  # inputs in the job, including any not reached before an interruption
     synthesis: dict = field(default_factory=dict)  # per-backend counts, retries, fallbacks
+    job_id: str | None = None
 
     @property
     def audio_s(self) -> float:
-        return sum(d.audio_s for d in self.documents)
+        """Audio produced by this run (inputs already up to date not counted)."""
+        return sum(d.audio_s for d in self.documents if d.status != "up to date")
 
     @property
     def rtf(self) -> float | None:
@@ -102,7 +110,8 @@ class JobReport:
     def to_dict(self) -> dict:
         return {
             "files": max(self.inputs, len(self.documents)),
-            "written": sum(1 for d in self.documents if d.ok),
+            "written": sum(1 for d in self.documents if d.ok and d.status != "up to date"),
+            "up_to_date": sum(1 for d in self.documents if d.status == "up to date"),
             "failed": sum(1 for d in self.documents if not d.ok),
             "interrupted": self.interrupted,
             "exit_code": self.exit_code,
@@ -118,10 +127,12 @@ class JobReport:
             "quality_warnings": self.synthesis.get("quality_warnings", []),
             "routers": self.synthesis.get("routers", {}),
             "cache": self.synthesis.get("cache"),
+            "job": self.job_id,
             "documents": [
                 {
                     "source": d.source, "output": d.output, "error": d.error,
-                    "exit_code": d.exit_code, "chunks": d.chunks,
+                    "exit_code": d.exit_code, "status": d.status, "chunks": d.chunks,
+                    "cached": d.cached,
                     "audio_s": round(d.audio_s, 3), "backends": d.backends,
                     "warnings": d.warnings,
                     "stage_s": {k: round(v, 4) for k, v in d.stage_s.items()},
@@ -204,22 +215,39 @@ class _ChunkAudio:
     synthesize_s: float
     resample_s: float
     warning: str | None = None
+    key: str | None = None
+    cached: bool = False
 
 
 @dataclass
 class _DocState:
     spec: InputSpec
-    prepared: Prepared
+    position: int
+    prepared: PreparedInput
     result: DocumentResult
+    upcoming: Chunk | None = None  # the next chunk to submit (None: all submitted)
     submitted: int = 0
     encoder: audio_mod.Encoder | None = None
     failed: bool = False
+    read_base: float = 0.0  # time spent hashing and opening the input
+
+    def take(self) -> tuple[Chunk, bool]:
+        """The next chunk, and whether it is the document's last (may raise an InputError
+        found further into a streamed input)."""
+        chunk = self.upcoming
+        self.submitted += 1
+        self.upcoming = next(self.prepared.chunks, None)
+        return chunk, self.upcoming is None
 
 
 class Pipeline:
     """Runs jobs with one plugin manager and registry; a Pipeline can run several jobs."""
 
-    def __init__(self, pm, registry: Registry, settings: Settings):
+    def __init__(self, pm, registry: Registry, settings: Settings, *, record: bool = True,
+                 force: bool = False):
+        """`record`: keep a job manifest (see `voxline.manifest`); `force`: synthesize
+        inputs the manifest says are up to date too (their chunks still come from the
+        cache)."""
         self.pm = pm
         self.registry = registry
         self.settings = settings
@@ -227,6 +255,11 @@ class Pipeline:
         registry.configure(settings.backends)
         self.store: cache_mod.ChunkStore | None = None
         self._warned: set[tuple[str, str]] = set()
+        self.record, self.force = record, force
+        self.jobs: manifest_mod.JobLog | None = None
+        self._job_id: str | None = None
+        self._fingerprint = ""
+        self._previous: dict[str, dict] = {}
 
     # -- worker side -------------------------------------------------------------------
 
@@ -258,10 +291,15 @@ class Pipeline:
                                     chunk=chunk)
         self.pm.hook.chunk_finished(document=document, chunk=chunk,
                                     audio_duration_s=len(pcm) / rate)
-        return _ChunkAudio(pcm, served.backend, synth_s, resample_s, served.quality_warning)
+        return _ChunkAudio(pcm, served.backend, synth_s, resample_s, served.quality_warning,
+                           served.key, served.pcm is not None)
 
     def _lookup(self, name: str, caps, chunk: Chunk, request) -> tuple[str, bytes | None]:
         """The cache key of `chunk` on backend `name`, and its PCM if the cache has it."""
+        key = self._key(name, caps, chunk, request)
+        return key, self.store.get(key) if self.store is not None else None
+
+    def _key(self, name: str, caps, chunk: Chunk, request) -> str:
         cls = self.registry.backend(name)
         options = {k: v for k, v in self.settings.backend_options(name).items()
                    if k not in cls.cache_ignore}
@@ -273,7 +311,7 @@ class Pipeline:
             controls=caps.controls,
             normalizer=f"{normalizer.name}:{normalizer.version}" if normalizer else "none",
             sample_rate_hz=self.settings.sample_rate_hz)
-        return key, self.store.get(key) if self.store is not None else None
+        return key
 
     # -- main thread -------------------------------------------------------------------
 
@@ -281,79 +319,187 @@ class Pipeline:
         result.warnings.append(message)
         self.pm.hook.warning(document=document, message=message)
 
-    def _prepare(self, spec: InputSpec, normalizers: NormalizerSet) -> _DocState | DocumentResult:
+    def _status(self, spec: InputSpec, digest: str | None) -> str:
+        """What this run does with an input, from what the manifest recorded of it."""
+        before = self._previous.get(str(spec.output))
+        if before is None or digest is None:
+            return "new"
+        if before["sha256"] != digest:
+            return "changed" if before["sha256"] else "new"
+        if self.force or before["fingerprint"] != self._fingerprint:
+            return "redone"
+        if before["state"] != "done":
+            return "resumed"
+        try:
+            stat = spec.output.stat()
+        except OSError:
+            return "redone"
+        if (stat.st_size, stat.st_mtime_ns) != (before["output_bytes"],
+                                                before["output_mtime_ns"]):
+            return "redone"
+        return "up to date"
+
+    def _prepare(self, spec: InputSpec, position: int,
+                 normalizers: NormalizerSet) -> _DocState | DocumentResult:
         label = str(spec.source) if spec.source != "-" else "<stdin>"
         result = DocumentResult(source=label)
+        digest = None
         try:
+            if spec.source != "-":
+                started = time.perf_counter()
+                digest = textio.file_digest(Path(spec.source))
+                result.add_time("read", time.perf_counter() - started)
+            result.status = self._status(spec, digest)
+            if result.status == "up to date":
+                before = self._previous[str(spec.output)]
+                result.output, result.chunks = str(spec.output), before["chunks_total"] or 0
+                result.audio_s, result.cached = before["audio_s"], result.chunks
+                self.pm.hook.document_finished(document=None, result=result)
+                return result
             started = time.perf_counter()
-            document = read_document(spec.source, stdin_name=spec.output.stem)
-            read_s = time.perf_counter() - started
-            prepared = prepare(document, self.settings, self.registry, normalizers)
+            reader = textio.TextInput.open(spec.source, stdin_name=spec.output.stem)
+            result.add_time("read", time.perf_counter() - started)
+            try:
+                prepared = prepare_input(reader, self.settings, self.registry, normalizers)
+                upcoming = next(prepared.chunks)
+            except BaseException:
+                reader.close()
+                raise
+        except FileNotFoundError:
+            result.error = f"{label}: file vanished before it could be read"
+            result.exit_code = InputError.exit_code
+        except OSError as exc:
+            result.error = f"{label}: cannot be read: {exc.strerror or exc}"
+            result.exit_code = InputError.exit_code
         except VoxlineError as exc:
             result.error, result.exit_code = str(exc), exc.exit_code
+        if result.error is not None:
+            self._record_finished(position, result, "failed")
             self.pm.hook.document_finished(document=None, result=result)
             return result
-        result.stage_s["read"] = read_s
-        for stage, seconds in prepared.stage_s.items():
-            result.add_time(stage, seconds)
+        document = prepared.document
+        state = _DocState(spec, position, prepared, result, upcoming,
+                          read_base=result.stage_s.get("read", 0.0))
+        self._merge_times(state)
         for stage in ("read", "ssml", "normalize", "segment"):
             self.pm.hook.stage_finished(document=document, stage=stage,
                                         duration_s=result.stage_s.get(stage, 0.0), chunk=None)
-        result.chunks = len(prepared.chunks)
+        result.chunks = prepared.total or 0
         for message in prepared.warnings:
             self._warn(document, result, message)
-        for chunk in prepared.chunks:
-            caps = self.registry.capabilities(chunk.backend)
-            if chunk.prosody.pitch != 1.0 and "pitch" not in caps.controls:
-                key = (document.source, chunk.backend)
-                if key not in self._warned:
-                    self._warned.add(key)
-                    self._warn(document, result,
-                               f"backend {chunk.backend!r} has no pitch control; "
-                               "<prosody pitch> ignored")
-        self.pm.hook.document_started(document=document, chunk_count=len(prepared.chunks))
-        return _DocState(spec, prepared, result)
+        if self.jobs is not None:
+            self.jobs.document_started(self._job_id, position, digest, reader.size,
+                                       self._fingerprint, prepared.total)
+        self.pm.hook.document_started(document=document, chunk_count=prepared.total)
+        return state
 
-    def _deliver(self, doc: _DocState, chunk: Chunk, produced: _ChunkAudio) -> None:
+    def _merge_times(self, doc: _DocState) -> None:
+        """Stage times of the text side, as far as a streamed input has got."""
+        for stage, seconds in doc.prepared.stage_s.items():
+            doc.result.stage_s[stage] = seconds + (doc.read_base if stage == "read" else 0.0)
+
+    def _check_chunk(self, doc: _DocState, chunk: Chunk) -> None:
+        caps = self.registry.capabilities(chunk.backend)
+        if chunk.prosody.pitch != 1.0 and "pitch" not in caps.controls:
+            key = (doc.prepared.document.source, chunk.backend)
+            if key not in self._warned:
+                self._warned.add(key)
+                self._warn(doc.prepared.document, doc.result,
+                           f"backend {chunk.backend!r} has no pitch control; "
+                           "<prosody pitch> ignored")
+
+    def _record_finished(self, position: int, result: DocumentResult, state: str) -> None:
+        if self.jobs is not None:
+            self.jobs.document_finished(
+                self._job_id, position, state, total=result.chunks or None,
+                output=Path(result.output) if result.output else None, error=result.error,
+                audio_s=result.audio_s if result.output else None)
+
+    def _deliver(self, doc: _DocState, chunk: Chunk, is_last: bool,
+                 produced: _ChunkAudio) -> None:
         if produced.warning:
             self._warn(doc.prepared.document, doc.result, produced.warning)
         doc.result.add_time("synthesize", produced.synthesize_s)
         doc.result.add_time("resample", produced.resample_s)
         started = time.perf_counter()
+        rate = self.settings.sample_rate_hz
         if doc.encoder is None:
-            doc.encoder = audio_mod.Encoder(doc.spec.output, self.format,
-                                            self.settings.sample_rate_hz)
+            doc.encoder = audio_mod.Encoder(doc.spec.output, self.format, rate)
             if doc.prepared.leading_pause_s:
-                doc.encoder.write(audio_mod.silence(doc.prepared.leading_pause_s,
-                                                    self.settings.sample_rate_hz))
+                doc.encoder.write(audio_mod.silence(doc.prepared.leading_pause_s, rate))
         doc.encoder.write(produced.pcm)
-        is_last = chunk.index == len(doc.prepared.chunks) - 1
         if not is_last:
-            doc.encoder.write(audio_mod.silence(chunk.pause_after_s,
-                                                self.settings.sample_rate_hz))
+            doc.encoder.write(audio_mod.silence(chunk.pause_after_s, rate))
         doc.result.backends[produced.backend] = doc.result.backends.get(produced.backend, 0) + 1
+        doc.result.cached += produced.cached
         if is_last:
             written = doc.encoder.finish()
             doc.result.output = str(written)
-            doc.result.audio_s = doc.encoder.frames_written / self.settings.sample_rate_hz
+            doc.result.audio_s = doc.encoder.frames_written / rate
+            doc.result.chunks = chunk.index + 1
         doc.result.add_time("concatenate", time.perf_counter() - started)
+        if self.jobs is not None:
+            self.jobs.chunk_done(self._job_id, doc.position, chunk.index, produced.key,
+                                 len(chunk.text), produced.backend, produced.cached,
+                                 produced.synthesize_s, len(produced.pcm) / rate)
         if is_last:
+            self._finish_text(doc)
+            self._record_finished(doc.position, doc.result, "done")
             self.pm.hook.stage_finished(document=doc.prepared.document, stage="concatenate",
                                         duration_s=doc.result.stage_s["concatenate"], chunk=None)
             self.pm.hook.document_finished(document=doc.prepared.document, result=doc.result)
 
-    def _fail(self, doc: _DocState, chunk: Chunk, exc: BaseException) -> None:
+    def _finish_text(self, doc: _DocState) -> None:
+        self._merge_times(doc)
+        removed = doc.prepared.reader.removed_controls if doc.prepared.reader else 0
+        if removed:
+            self._warn(doc.prepared.document, doc.result,
+                       f"removed {removed} control characters (NUL, escape codes, ...) "
+                       "from the text")
+
+    def _fail(self, doc: _DocState, chunk: Chunk | None, exc: BaseException) -> None:
         doc.failed = True
         if doc.encoder is not None:
             doc.encoder.abort()
+        if doc.prepared.reader is not None:
+            doc.prepared.reader.close()
         if isinstance(exc, VoxlineError):
             reason, doc.result.exit_code = str(exc), exc.exit_code
         else:
             reason = f"backend {chunk.backend!r} failed: {type(exc).__name__}: {exc}"
             doc.result.exit_code = BackendError.exit_code
-        doc.result.error = f"{doc.result.source}: chunk {chunk.index + 1} of " \
-            f"{len(doc.prepared.chunks)}: {reason}"
+        if chunk is None:  # the text side, further into a streamed input
+            doc.result.error = reason
+        else:
+            of = f" of {doc.prepared.total}" if doc.prepared.total else ""
+            doc.result.error = f"{doc.result.source}: chunk {chunk.index + 1}{of}: {reason}"
+        self._finish_text(doc)
+        self._record_finished(doc.position, doc.result, "failed")
         self.pm.hook.document_finished(document=doc.prepared.document, result=doc.result)
+
+    def _open_jobs(self, job: Job, record: bool | None = None) -> None:
+        from . import __version__
+
+        versions = {"voxline": __version__}
+        for name, cls in self.registry.backends.items():
+            versions[f"backend:{name}"] = cls.version
+        for language, cls in self.registry.normalizers.items():
+            versions[f"normalizer:{language}"] = f"{cls.name}:{cls.version}"
+        self._fingerprint = manifest_mod.settings_fingerprint(self.settings, versions)
+        self._job_id = manifest_mod.job_id((str(s.source), str(s.output)) for s in job.inputs)
+        self._previous = {}
+        record = self.record if record is None else record
+        log = manifest_mod.JobLog(
+            on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
+        self._previous = log.previous(self._job_id)
+        if not record:
+            log.close()
+            self.jobs = None
+            return
+        self.jobs = log
+        self.jobs.begin(self._job_id, [(str(s.source), str(s.output)) for s in job.inputs],
+                        {k: v for k, v in dataclasses.asdict(self.settings).items()},
+                        self._fingerprint)
 
     def run(self, job: Job) -> JobReport:
         settings = self.settings
@@ -364,6 +510,7 @@ class Pipeline:
         self.store = cache_mod.open_store(
             settings.cache, settings.cache_max, ttl=settings.cache_ttl,
             on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
+        self._open_jobs(job)
 
         def on_state(name: str, state: Mapping[str, Any]) -> None:
             dispatcher.stats.note_state(name, state)
@@ -382,9 +529,9 @@ class Pipeline:
             lookup=self._lookup if self.store is not None else None,
         )
         executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="voxline-synth")
-        window: deque[tuple[_DocState, Chunk, Future]] = deque()
+        window: deque[tuple[_DocState, Chunk, bool, Future]] = deque()
         ahead = settings.workers * 4
-        pending = iter(job.inputs)
+        pending = iter(enumerate(job.inputs))
         submitting: _DocState | None = None
         interrupted = False
         open_docs: list[_DocState] = []
@@ -392,46 +539,52 @@ class Pipeline:
         def fill() -> None:
             nonlocal submitting
             while len(window) < ahead:
-                if submitting is None or submitting.failed or submitting.submitted >= len(
-                        submitting.prepared.chunks):
-                    spec = next(pending, None)
+                if submitting is None or submitting.failed or submitting.upcoming is None:
+                    position, spec = next(pending, (None, None))
                     if spec is None:
                         return
-                    state = self._prepare(spec, normalizers)
+                    state = self._prepare(spec, position, normalizers)
                     if isinstance(state, DocumentResult):
                         results.append(state)
                         continue
                     results.append(state.result)
                     open_docs.append(state)
                     submitting = state
-                chunk = submitting.prepared.chunks[submitting.submitted]
-                submitting.submitted += 1
-                window.append((submitting, chunk,
+                try:
+                    chunk, is_last = submitting.take()
+                except VoxlineError as exc:  # bad bytes further into a streamed input
+                    self._fail(submitting, None, exc)
+                    continue
+                self._check_chunk(submitting, chunk)
+                window.append((submitting, chunk, is_last,
                                executor.submit(self._synthesize, dispatcher, submitting, chunk)))
 
         try:
             fill()
             while window:
-                doc, chunk, future = window.popleft()
+                doc, chunk, is_last, future = window.popleft()
                 if doc.failed:
                     future.cancel()
                 else:
                     try:
-                        self._deliver(doc, chunk, future.result())
+                        self._deliver(doc, chunk, is_last, future.result())
                     except Exception as exc:  # one bad document must not stop the job
                         self._fail(doc, chunk, exc)
                 fill()
         except KeyboardInterrupt:
             interrupted = True
-            for _, _, future in window:
+            for _, _, _, future in window:
                 future.cancel()
         finally:
             for doc in open_docs:
                 if doc.result.output is None and doc.encoder is not None:
                     doc.encoder.abort()
+                if doc.prepared.reader is not None:
+                    doc.prepared.reader.close()
                 if interrupted and doc.result.output is None and not doc.failed:
                     doc.result.error = f"{doc.result.source}: interrupted"
                     doc.result.exit_code = EXIT_INTERRUPTED
+                    self._record_finished(doc.position, doc.result, "interrupted")
             executor.shutdown(wait=not interrupted, cancel_futures=True)
             pool.close()
             if self.store is not None:
@@ -442,7 +595,11 @@ class Pipeline:
                                   "down": getattr(self.store, "down", None),
                                   **self.store.counts.to_dict()}
         report = JobReport(results, time.perf_counter() - started, settings.workers, interrupted,
-                           len(job.inputs), synthesis)
+                           len(job.inputs), synthesis, self._job_id)
+        if self.jobs is not None:
+            self.jobs.finish(self._job_id, "interrupted" if interrupted else
+                             "failed" if any(not d.ok for d in results) else "done")
+            self.jobs.close()
         self.pm.hook.job_finished(job=job, report=report)
         return report
 

@@ -8,7 +8,7 @@ so every chunk keeps the span and wording of its source for subtitles and error 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from . import langdetect, segment, ssml
@@ -17,6 +17,7 @@ from .models import Chunk, Document, Sentence
 from .normalize import NormalizerSet
 from .pluginmanager import Registry
 from .settings import Settings
+from .textio import TextInput
 
 _EN_DIGITS = "zero one two three four five six seven eight nine".split()
 _ZH_DIGITS = "零一二三四五六七八九"
@@ -31,6 +32,103 @@ class Prepared:
     leading_pause_s: float = 0.0
     warnings: list[str] = field(default_factory=list)
     stage_s: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedInput:
+    """An input on its way through the text stages: its chunks, in order, as an iterator.
+
+    An input that fits in one block is prepared whole (`total` is its chunk count). A larger
+    plain-text input is read, normalized and segmented a block at a time as its chunks are
+    consumed (`total` is None until the end), so memory does not grow with its length; a
+    problem found further on (bytes that are not text) is raised from the iterator.
+    `stage_s` and `warnings` grow as it goes.
+    """
+
+    document: Document
+    chunks: Iterator[Chunk]
+    total: int | None
+    leading_pause_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    stage_s: dict[str, float] = field(default_factory=dict)
+    reader: TextInput | None = None
+
+
+def prepare_input(reader: TextInput, settings: Settings, registry: Registry,
+                  normalizers: NormalizerSet,
+                  clock: Callable[[], float] = time.perf_counter) -> PreparedInput:
+    """Read, ssml-clean, normalize and segment one input, a block at a time."""
+    started = clock()
+    if reader.is_ssml:
+        blocks = iter([reader.text()])
+    else:
+        blocks = reader.blocks()
+    first = next(blocks, "")
+    following = next(blocks, None) if not reader.is_ssml else None
+    read_s = clock() - started
+    if not first.strip() and following is None:
+        raise InputError(f"{reader.label}: empty, nothing to speak")
+    document = Document(source=reader.label, name=reader.name, text=first,
+                        is_ssml=reader.is_ssml)
+    if following is None:
+        whole = prepare(document, settings, registry, normalizers, clock)
+        whole.stage_s["read"] = read_s
+        return PreparedInput(document, iter(whole.chunks), len(whole.chunks),
+                             whole.leading_pause_s, whole.warnings, whole.stage_s, reader)
+    stage_s = {"read": read_s}
+    result = PreparedInput(document, iter(()), None, 0.0, [], stage_s, reader)
+    result.chunks = _stream(document, first, following, blocks, settings, registry,
+                            normalizers, clock, stage_s)
+    return result
+
+
+def _stream(document: Document, first: str, following: str, blocks: Iterator[str],
+            settings: Settings, registry: Registry, normalizers: NormalizerSet,
+            clock: Callable[[], float], stage_s: dict[str, float]) -> Iterator[Chunk]:
+    """The chunks of a plain-text input given in blocks: each block prepared on its own,
+    chunk numbers and spans continued from the block before, the pause between blocks what
+    the text says (a paragraph break, or a line break)."""
+    language = document.language or (
+        settings.lang and langdetect.canonical_language(settings.lang)) or langdetect.dominant(
+        first)
+    index = offset = 0
+    held: Chunk | None = None  # the last chunk of the block before, its pause still open
+    block: str | None = first
+    while block is not None:
+        try:
+            prepared = prepare(replace(document, text=block, language=language), settings,
+                               registry, normalizers, clock)
+            chunks = prepared.chunks
+            for stage, seconds in prepared.stage_s.items():
+                stage_s[stage] = stage_s.get(stage, 0.0) + seconds
+        except InputError:
+            chunks = []  # a block with nothing to speak (only symbols, say)
+        if chunks and held is not None:
+            yield held
+            held = None
+        for chunk in chunks[:-1]:
+            yield replace(chunk, index=index, span=(chunk.span[0] + offset,
+                                                    chunk.span[1] + offset))
+            index += 1
+        if chunks:
+            last = chunks[-1]
+            pause = (settings.paragraph_pause_s if _ends_paragraph(block)
+                     else last.pause_after_s)
+            held = replace(last, index=index, pause_after_s=max(pause, last.pause_after_s),
+                           span=(last.span[0] + offset, last.span[1] + offset))
+            index += 1
+        offset += len(block)
+        started = clock()
+        block, following = following, next(blocks, None) if following is not None else None
+        stage_s["read"] = stage_s.get("read", 0.0) + clock() - started
+    if held is None:
+        raise InputError(f"{document.source}: nothing to speak (no words after cleaning)")
+    yield held
+
+
+def _ends_paragraph(block: str) -> bool:
+    tail = block[-8:].replace("\r", "")
+    return tail.endswith("\n\n")
 
 
 def route(language: str, voice_hint: str | None, settings: Settings,

@@ -8,16 +8,22 @@ GBK and GB2312) for Chinese files. A file that is none of these, or that is bina
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import sys
 import unicodedata
+from collections.abc import Iterator
+from typing import BinaryIO
 from pathlib import Path
+
+from .ssml import MAX_SSML_BYTES
 
 from .errors import InputError, UsageError
 from .models import Document
 
 INPUT_SUFFIXES = (".txt", ".ssml")
-MAX_INPUT_BYTES = 64 * 1024 * 1024
+BLOCK_CHARS = 256_000          # plain text is prepared a block of about this many characters at a time
+_READ_BYTES = 1 << 20
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -56,33 +62,183 @@ def find_inputs(paths: list[str], recursive: bool = False) -> list[tuple[Path | 
     return found
 
 
+class TextInput:
+    """One input opened for reading: its name, whether it is SSML, and its text as a stream of
+    blocks.
+
+    Plain text of any size is read and decoded incrementally (1 MiB at a time) and handed out
+    in blocks of about `BLOCK_CHARS` characters that end at a paragraph break where there is
+    one (else a line break, a sentence end, a space), so memory stays bounded however large
+    the file. SSML is parsed as a whole tree and so is limited to `MAX_SSML_BYTES`.
+    """
+
+    def __init__(self, raw: BinaryIO, label: str, name: str, *, size: int | None = None,
+                 ssml_suffix: bool = False):
+        self._raw, self.label, self.name, self.size = raw, label, name, size
+        self.removed_controls = 0
+        self.encoding = "utf-8"
+        self._head = self._read(_READ_BYTES)
+        self._offset = 0      # bytes decoded so far
+        self._line = 1        # line number at `_offset`
+        self._decoder = self._choose_decoder(self._head)
+        first = self._decode(self._head, final=len(self._head) < _READ_BYTES)
+        self._pending = first
+        self.is_ssml = ssml_suffix or bool(_SSML_START.match(first.lstrip("\ufeff")))
+        if self.is_ssml and self.size is not None and self.size > MAX_SSML_BYTES:
+            self.close()
+            raise InputError(
+                f"{self.label}: SSML larger than {MAX_SSML_BYTES // 2**20} MiB; split it, or "
+                "give long text as plain .txt (read in blocks, any size)")
+
+    @classmethod
+    def open(cls, source: Path | str, *, stdin_name: str = "stdin") -> "TextInput":
+        """Open a path, or "-" for standard input."""
+        if source == "-":
+            return cls(sys.stdin.buffer, "<stdin>", stdin_name)
+        path = Path(source)
+        label = str(path)
+        try:
+            raw = open(path, "rb")
+        except FileNotFoundError:
+            raise InputError(f"{label}: file vanished before it could be read") from None
+        except IsADirectoryError:
+            raise InputError(f"{label}: is a folder") from None
+        except PermissionError:
+            raise InputError(f"{label}: permission denied") from None
+        except OSError as exc:
+            raise InputError(f"{label}: cannot be read: {exc.strerror}") from None
+        try:
+            return cls(raw, label, path.stem, size=os.fstat(raw.fileno()).st_size,
+                       ssml_suffix=path.suffix.lower() == ".ssml")
+        except BaseException:
+            raw.close()
+            raise
+
+    def _read(self, n: int) -> bytes:
+        try:
+            return self._raw.read(n)
+        except OSError as exc:
+            raise InputError(f"{self.label}: reading failed: {exc.strerror or exc}") from None
+
+    def _choose_decoder(self, head: bytes):
+        for bom, encoding in _BOMS:
+            if head.startswith(bom):
+                self.encoding = encoding
+                return codecs.getincrementaldecoder(encoding)("strict")
+        if b"\x00" in head[:8192]:
+            raise InputError(f"{self.label}: binary file (contains NUL bytes), not text")
+        probe = codecs.getincrementaldecoder("utf-8")("strict")
+        try:
+            probe.decode(head, final=len(head) < _READ_BYTES)
+        except UnicodeDecodeError as exc:
+            try:
+                text = codecs.getincrementaldecoder("gb18030")("strict").decode(head)
+            except UnicodeDecodeError:
+                text = None
+            if text is None or not _looks_chinese(text):
+                raise self._not_utf8(head, exc.start) from None
+            self.encoding = "gb18030"
+        return codecs.getincrementaldecoder(self.encoding)("strict")
+
+    def _not_utf8(self, data: bytes, start: int) -> InputError:
+        position = self._offset + start
+        line = self._line + data.count(b"\n", 0, start)
+        if self.encoding == "utf-8":
+            return InputError(
+                f"{self.label}: not valid UTF-8 at byte {position} (line {line})"
+                + (" and not GB18030/GBK Chinese either" if position < _READ_BYTES else "")
+                + "; re-save it as UTF-8")
+        return InputError(f"{self.label}: not valid {self.encoding.upper()} at byte {position} "
+                          f"(line {line})")
+
+    def _decode(self, data: bytes, final: bool) -> str:
+        try:
+            text = self._decoder.decode(data, final=final)
+        except UnicodeDecodeError as exc:
+            if self.encoding.startswith(("utf-16", "utf-32")) or self.encoding == "utf-8-sig":
+                raise InputError(
+                    f"{self.label}: has a {self.encoding.upper()} byte-order mark but is not "
+                    f"valid {self.encoding.upper()} at byte {self._offset + exc.start}") from None
+            raise self._not_utf8(data, max(exc.start, 0)) from None
+        self._offset += len(data)
+        self._line += data.count(b"\n")
+        return text
+
+    def _chunks(self) -> Iterator[str]:
+        """The decoded text, a piece at a time."""
+        if self._pending:
+            yield self._pending
+        self._pending = ""
+        if len(self._head) < _READ_BYTES:
+            return
+        while True:
+            data = self._read(_READ_BYTES)
+            text = self._decode(data, final=not data)
+            if text:
+                yield text
+            if not data:
+                return
+
+    def text(self) -> str:
+        """All of the text at once (for SSML, and small inputs)."""
+        return "".join(self.blocks(None))
+
+    def blocks(self, block_chars: int | None = BLOCK_CHARS) -> Iterator[str]:
+        """The text in blocks of about `block_chars` (all of it at once with None), each
+        checked for binary content and NFC-normalized, control characters removed."""
+        limit = block_chars
+        buffer = ""
+        try:
+            for piece in self._chunks():
+                buffer += piece
+                while limit is not None and len(buffer) >= 2 * limit:
+                    cut = _cut(buffer, limit)
+                    yield self._checked(buffer[:cut])
+                    buffer = buffer[cut:]
+            if buffer:
+                yield self._checked(buffer)
+        finally:
+            self.close()
+
+    def _checked(self, text: str) -> str:
+        controls = len(_CONTROL.findall(text))
+        if controls and controls > max(2, len(text) // 100):
+            raise InputError(f"{self.label}: binary file ({controls} control characters), "
+                             "not text")
+        self.removed_controls += controls
+        return unicodedata.normalize("NFC", _CONTROL.sub("", text) if controls else text)
+
+    def close(self) -> None:
+        if self._raw is not sys.stdin.buffer:
+            self._raw.close()
+
+    def __enter__(self) -> "TextInput":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _cut(text: str, limit: int) -> int:
+    """Where to end a block of `text` near `limit` characters: after a paragraph break, else
+    a line break, a sentence end, a space, else at `limit` itself."""
+    window = text[:2 * limit]
+    for pattern in ("\n\n", "\n", "。", ". ", " "):
+        at = window.rfind(pattern, limit // 2)
+        if at != -1:
+            end = at + len(pattern)
+            while pattern.startswith("\n") and end < len(text) and text[end] in "\r\n":
+                end += 1
+            return end
+    return limit
+
+
 def decode(data: bytes, name: str) -> str:
     """Bytes of a text file as str; raises InputError naming `name` when they are not text."""
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            try:
-                return _checked(data.decode(encoding), name, encoding)
-            except UnicodeDecodeError as exc:
-                raise InputError(
-                    f"{name}: has a {encoding.upper()} byte-order mark but is not valid "
-                    f"{encoding.upper()} at byte {exc.start}"
-                ) from None
-    if b"\x00" in data:
-        raise InputError(f"{name}: binary file (contains NUL bytes), not text")
-    try:
-        return _checked(data.decode("utf-8"), name, "utf-8")
-    except UnicodeDecodeError as utf8_error:
-        try:
-            text = data.decode("gb18030")
-        except UnicodeDecodeError:
-            text = None
-        if text is not None and _looks_chinese(text):
-            return _checked(text, name, "gb18030")
-        line = data.count(b"\n", 0, utf8_error.start) + 1
-        raise InputError(
-            f"{name}: not valid UTF-8 (byte {utf8_error.start}, line {line}) and not "
-            "GB18030/GBK Chinese either; re-save it as UTF-8"
-        ) from None
+    import io
+
+    reader = TextInput(io.BytesIO(data), name, name, size=len(data))
+    return reader.text()
 
 
 def _looks_chinese(text: str) -> bool:
@@ -99,38 +255,21 @@ def _looks_chinese(text: str) -> bool:
     return hanzi > 0 and plausible / len(text) >= 0.95
 
 
-def _checked(text: str, name: str, encoding: str) -> str:
-    controls = len(_CONTROL.findall(text))
-    if controls and controls > max(2, len(text) // 100):
-        raise InputError(f"{name}: binary file ({controls} control characters), not text")
-    return unicodedata.normalize("NFC", _CONTROL.sub("", text))
-
-
 def read_document(source: Path | str, *, stdin_name: str = "stdin") -> Document:
-    """Read one input (a path, or "-" for standard input) into a Document."""
-    if source == "-":
-        data = sys.stdin.buffer.read()
-        name, label = stdin_name, "<stdin>"
-    else:
-        path = Path(source)
-        label = str(path)
-        name = path.stem
-        try:
-            if path.stat().st_size > MAX_INPUT_BYTES:
-                raise InputError(
-                    f"{label}: larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB; split it"
-                )
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"{label}: file vanished before it could be read") from None
-        except IsADirectoryError:
-            raise InputError(f"{label}: is a folder") from None
-        except PermissionError:
-            raise InputError(f"{label}: permission denied") from None
-    text = decode(data, label)
-    is_ssml = (isinstance(source, Path) and source.suffix.lower() == ".ssml") or bool(
-        _SSML_START.match(text)
-    )
+    """Read one whole input (a path, or "-" for standard input) into a Document."""
+    reader = TextInput.open(source, stdin_name=stdin_name)
+    text = reader.text()
     if not text.strip():
-        raise InputError(f"{label}: empty, nothing to speak")
-    return Document(source=label, name=name, text=text, is_ssml=is_ssml)
+        raise InputError(f"{reader.label}: empty, nothing to speak")
+    return Document(source=reader.label, name=reader.name, text=text, is_ssml=reader.is_ssml)
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, read 1 MiB at a time."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_READ_BYTES):
+            digest.update(block)
+    return digest.hexdigest()

@@ -41,12 +41,59 @@ def tone_env(tmp_path_factory) -> dict:
     return {"PYTHONPATH": path}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_folders(tmp_path_factory):
+    """Cache and job manifests of fixtures wider than one test (the samples synthesized
+    once per module) also go to temporary folders, never to the user's."""
+    saved = {k: os.environ.get(k) for k in ("VOXLINE_CACHE_DIR", "VOXLINE_STATE_DIR",
+                                              "XDG_CACHE_HOME", "XDG_STATE_HOME")}
+    base = tmp_path_factory.mktemp("session")
+    for key in saved:
+        os.environ[key] = str(base / key.lower())
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _untracked() -> set[str] | None:
+    """Files in the repository that git does not know and does not ignore."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
+                             cwd=REPO, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return {line[3:] for line in out.stdout.splitlines() if line.startswith("??")}
+
+
+def pytest_sessionstart(session):
+    session.config._voxline_untracked = _untracked()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No test may leave files behind outside its temporary folders: the suite fails if
+    the run added files to the repository."""
+    before = getattr(session.config, "_voxline_untracked", None)
+    after = _untracked()
+    if before is None or after is None:
+        return
+    new = sorted(after - before)
+    if new:
+        sys.stderr.write("\ntests left files in the repository: " + ", ".join(new[:10]) + "\n")
+        session.exitstatus = 1
+
+
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory, monkeypatch):
-    """Every test gets its own chunk cache folder, so no test reads another's audio or
-    writes outside its temporary directories (the CLI subprocesses inherit the variable)."""
+    """Every test gets its own chunk cache and job manifest folders, so no test reads
+    another's audio or jobs, or writes outside its temporary directories (the CLI subprocesses inherit the variable)."""
     folder = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("VOXLINE_CACHE_DIR", str(folder))
+    monkeypatch.setenv("VOXLINE_STATE_DIR", str(tmp_path_factory.mktemp("state")))
     monkeypatch.delenv("VOXLINE_CACHE", raising=False)
     return folder
 

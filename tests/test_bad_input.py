@@ -68,7 +68,7 @@ def test_undecodable_file_names_file_and_position(tmp_path):
     proc = run_cli("normalize", str(bad))
     assert proc.returncode == EXIT_INPUT
     message = proc.stderr.decode()
-    assert "latin1.txt" in message and "not valid UTF-8 (byte 3, line 1)" in message
+    assert "latin1.txt" in message and "not valid UTF-8 at byte 3 (line 1)" in message
     assert "Traceback" not in message
 
 

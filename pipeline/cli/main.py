@@ -9,7 +9,7 @@ import click
 from voxline import __version__
 from voxline.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, VoxlineError
 
-from . import cache_cmd, info, normalize_cmd, synth
+from . import cache_cmd, info, jobs_cmd, normalize_cmd, synth
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +25,7 @@ def cli(verbose: int) -> None:
     voxline backends                   speech backends, capabilities and health
     voxline doctor                     check FFmpeg, backends and GPU
     voxline cache stats|clear|verify   look after the chunk cache
+    voxline jobs [show ID]             jobs, their state and manifests
 
     Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input, 4 backend, 5 output,
     6 plugin, 130 interrupted.
@@ -45,6 +46,7 @@ cli.add_command(info.backends)
 cli.add_command(info.plugins)
 cli.add_command(info.doctor)
 cli.add_command(cache_cmd.cache)
+cli.add_command(jobs_cmd.jobs)
 
 
 def _add_plugin_commands() -> None:

@@ -31,6 +31,7 @@ class ProgressDisplay:
         self.started = time.perf_counter()
         self._lock = threading.Lock()
         self._last_draw = 0.0
+        self._counting: set[str] = set()
 
     def _draw(self, force: bool = False) -> None:
         now = time.perf_counter()
@@ -61,8 +62,17 @@ class ProgressDisplay:
     @voxline.hookimpl
     def document_started(self, document, chunk_count):
         with self._lock:
-            self.chunks_total += chunk_count
+            if chunk_count is None:  # a large input, segmented as it goes: count as they come
+                self._counting.add(document.source)
+            else:
+                self.chunks_total += chunk_count
             self._draw()
+
+    @voxline.hookimpl
+    def chunk_started(self, document, chunk):
+        if document.source in self._counting:
+            with self._lock:
+                self.chunks_total += 1
 
     @voxline.hookimpl
     def chunk_finished(self, document, chunk, audio_duration_s):
@@ -75,9 +85,13 @@ class ProgressDisplay:
     def document_finished(self, document, result):
         with self._lock:
             self.documents_done += 1
-            if result.ok:
+            if result.status == "up to date":
+                self._print(f"  skip {result.output}  (up to date; --force to redo)")
+            elif result.ok:
+                cached = (f", {result.cached} from cache" if result.cached else "")
+                status = "" if result.status == "new" else f"; {result.status}"
                 self._print(f"  ok   {result.output}  ({result.audio_s:.1f}s audio, "
-                            f"{result.chunks} chunks)")
+                            f"{result.chunks} chunks{cached}{status})")
             else:
                 self._print(click.style("  FAIL ", fg="red") + result.error)
 

@@ -18,7 +18,13 @@ from .options import settings_overrides, synthesis_options
 @synthesis_options
 @click.option("--json", "as_json", is_flag=True, help="Print the job summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
-def synth(paths, output, recursive, as_json, quiet, config, **options):
+@click.option("--dry-run", is_flag=True,
+              help="Read, normalize and segment only: print chunk counts, estimated audio "
+                   "duration and cache hits; synthesize and write nothing.")
+@click.option("--force", is_flag=True,
+              help="Redo inputs whose output is up to date (chunks still come from the "
+                   "cache; --no-cache to resynthesize them too).")
+def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, **options):
     """Synthesize PATHS (files; folders scanned for *.txt and *.ssml; - for stdin)."""
     from voxline.audio import FORMATS
     from voxline.errors import UsageError
@@ -46,6 +52,13 @@ def synth(paths, output, recursive, as_json, quiet, config, **options):
     registry = build_registry(pm)
     for name in filter(None, (settings.backend, *settings.fallback)):
         registry.backend(name)  # an unknown name fails before any work
+    if dry_run:
+        from voxline.plan import dry_run as plan
+
+        data = plan(Pipeline(pm, registry, settings, force=force), Job(specs, settings))
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json
+                   else plan_summary(data))
+        return data["exit_code"]
     display = None
     if not quiet:
         from .progress import ProgressDisplay
@@ -53,7 +66,7 @@ def synth(paths, output, recursive, as_json, quiet, config, **options):
         display = ProgressDisplay(len(specs))
         pm.register(display, name="voxline.cli.progress")
     try:
-        report = Pipeline(pm, registry, settings).run(Job(specs, settings))
+        report = Pipeline(pm, registry, settings, force=force).run(Job(specs, settings))
     finally:
         if display is not None:
             pm.unregister(display)
@@ -64,12 +77,37 @@ def synth(paths, output, recursive, as_json, quiet, config, **options):
     return report.exit_code
 
 
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def plan_summary(data: dict) -> str:
+    """What `synth --dry-run` prints."""
+    lines = []
+    for doc in data["documents"]:
+        if doc["error"]:
+            lines.append(f"  FAIL {doc['error']}")
+            continue
+        lines.append(f"  {doc['source']} → {doc['output']}: {doc['chunks']} chunks, "
+                     f"~{_duration(doc['audio_s'])} audio, {doc['cached']} in cache"
+                     + ("" if doc["status"] == "new" else f" ({doc['status']})"))
+    lines.append(
+        f"dry run: {data['files']} files, {data['chunks']} chunks, ~{_duration(data['audio_s'])}"
+        f" of audio (estimated), {data['cached']} chunks in cache, {data['to_synthesize']} to "
+        f"synthesize" + (f", {data['failed']} failed" if data["failed"] else "")
+        + f" · planned in {data['wall_s']:.2f}s")
+    return "\n".join(lines)
+
+
 def summary(report) -> str:
     """The human summary printed at the end of a job."""
     data = report.to_dict()
     rtf = "n/a" if report.rtf is None else f"{report.rtf:.3f}"
     lines = [
         f"{data['written']}/{data['files']} files written"
+        + (f", {data['up_to_date']} up to date" if data["up_to_date"] else "")
         + (f", {data['failed']} failed" if data["failed"] else "")
         + (" (interrupted)" if report.interrupted else ""),
         f"audio {report.audio_s:.1f}s · wall {report.wall_s:.2f}s · real-time factor {rtf}"

@@ -1,0 +1,335 @@
+"""Job manifests: what each job was asked to do and how far it got.
+
+A job is identified by what it reads and writes (its inputs and their output paths), so
+running the same command again continues the same job. Its manifest records the inputs with
+their content hashes, the settings that shape the sound, every chunk's cache key, status and
+timings, and each output as written. It lives in one SQLite database
+(`$VOXLINE_STATE_DIR`, else `$XDG_STATE_HOME/voxline`, else `~/.local/state/voxline`), written
+a chunk at a time, each write a transaction: a killed process leaves the manifest as it was
+after its last finished chunk, never half-written.
+
+What a re-run does with it: an input whose content, settings and output are all as the
+manifest recorded is up to date and skipped without being read again; a changed input is
+prepared again, and only the chunks whose key the cache does not hold are synthesized (the
+manifest tells how many of its chunks changed).
+
+The manifest is bookkeeping: if its database cannot be written the job goes on without it,
+with one warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+SETTINGS_THAT_DO_NOT_CHANGE_THE_SOUND = (
+    "workers", "retries", "retry_backoff_s", "retry_backoff_max_s", "breaker_failures",
+    "breaker_cooldown_s", "cache", "cache_max", "cache_ttl",
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    state TEXT NOT NULL,
+    pid INTEGER,
+    host TEXT,
+    command TEXT,
+    settings TEXT,
+    fingerprint TEXT
+);
+CREATE TABLE IF NOT EXISTS documents (
+    job TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    output TEXT NOT NULL,
+    sha256 TEXT,
+    input_bytes INTEGER,
+    state TEXT NOT NULL,
+    chunks_total INTEGER,
+    chunks_done INTEGER NOT NULL DEFAULT 0,
+    chunks_cached INTEGER NOT NULL DEFAULT 0,
+    audio_s REAL NOT NULL DEFAULT 0,
+    output_bytes INTEGER,
+    output_mtime_ns INTEGER,
+    fingerprint TEXT,
+    error TEXT,
+    updated REAL NOT NULL,
+    PRIMARY KEY (job, position)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    job TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    key TEXT,
+    chars INTEGER NOT NULL,
+    backend TEXT,
+    state TEXT NOT NULL,
+    cached INTEGER NOT NULL DEFAULT 0,
+    synthesize_s REAL,
+    audio_s REAL,
+    PRIMARY KEY (job, position, idx)
+);
+"""
+
+
+def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("VOXLINE_STATE_DIR"):
+        return Path(env["VOXLINE_STATE_DIR"]).expanduser()
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base).expanduser() / "voxline"
+
+
+def job_id(pairs: Iterable[tuple[str, str]]) -> str:
+    """The id of the job that reads and writes these (input, output) paths."""
+    material = json.dumps([[str(Path(i).resolve()) if i != "-" else "-",
+                            str(Path(o).resolve())] for i, o in pairs])
+    return hashlib.sha256(material.encode()).hexdigest()[:12]
+
+
+def settings_fingerprint(settings: Any, versions: Mapping[str, str]) -> str:
+    """A hash of every setting that changes the audio, and of the versions of voxline and of
+    the plugins that make it."""
+    values = {k: v for k, v in asdict(settings).items()
+              if k not in SETTINGS_THAT_DO_NOT_CHANGE_THE_SOUND}
+    blob = json.dumps({"settings": values, "versions": dict(versions)}, sort_keys=True,
+                      default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobLog:
+    """The manifests database. Thread-safe; every method swallows database errors after the
+    first (reported once through `on_warning`), so bookkeeping never costs a job."""
+
+    def __init__(self, folder: Path | None = None,
+                 on_warning: Callable[[str], None] | None = None):
+        self.folder = Path(folder) if folder is not None else default_state_dir()
+        self._on_warning = on_warning
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+        self.broken: str | None = None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.folder / "jobs.sqlite3", timeout=30,
+                                       check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            self._broke(exc)
+
+    def _broke(self, exc: BaseException) -> None:
+        if self.broken is None:
+            self.broken = str(exc) or type(exc).__name__
+            if self._on_warning is not None:
+                self._on_warning(f"job manifest in {self.folder} cannot be written "
+                                 f"({self.broken}); going on without it (the chunk cache "
+                                 "still lets a rerun resume)")
+
+    def _write(self, statements: list[tuple[str, tuple]]) -> None:
+        if self._db is None or self.broken is not None:
+            return
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                for sql, params in statements:
+                    self._db.execute(sql, params)
+                self._db.execute("COMMIT")
+            except (OSError, sqlite3.Error) as exc:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                self._broke(exc)
+
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        if self._db is None:
+            return []
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error:
+                return []
+
+    # -- a job's life ------------------------------------------------------------------
+
+    def previous(self, job: str) -> dict[str, dict]:
+        """What the manifest of `job` says of each output, by output path."""
+        columns = ("source", "output", "sha256", "state", "chunks_total", "chunks_done",
+                   "audio_s", "output_bytes", "output_mtime_ns", "fingerprint")
+        rows = self._read(f"SELECT {', '.join(columns)}, position FROM documents "
+                          "WHERE job = ?", (job,))
+        found = {}
+        for row in rows:
+            entry = dict(zip(columns, row))
+            entry["keys"] = [k for (k,) in self._read(
+                "SELECT key FROM chunks WHERE job = ? AND position = ? ORDER BY idx",
+                (job, row[-1]))]
+            found[entry["output"]] = entry
+        return found
+
+    def state_of(self, job: str) -> tuple[str, int | None] | None:
+        rows = self._read("SELECT state, pid FROM jobs WHERE id = ?", (job,))
+        return rows[0] if rows else None
+
+    def begin(self, job: str, outputs: list[tuple[str, str]], settings: Mapping[str, Any],
+              fingerprint: str) -> None:
+        now = time.time()
+        statements = [(
+            "INSERT INTO jobs (id, created, updated, state, pid, host, command, settings, "
+            "fingerprint) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE "
+            "SET updated = excluded.updated, state = 'running', pid = excluded.pid, "
+            "host = excluded.host, command = excluded.command, settings = excluded.settings, "
+            "fingerprint = excluded.fingerprint",
+            (job, now, now, os.getpid(), platform.node(), json.dumps(sys.argv),
+             json.dumps(dict(settings), default=str), fingerprint))]
+        for position, (source, output) in enumerate(outputs):
+            statements.append((
+                "INSERT INTO documents (job, position, source, output, state, updated) "
+                "VALUES (?, ?, ?, ?, 'queued', ?) ON CONFLICT(job, position) DO UPDATE SET "
+                "source = excluded.source, output = excluded.output, updated = excluded.updated, "
+                "state = CASE WHEN documents.state = 'done' THEN 'done' ELSE 'queued' END",
+                (job, position, source, output, now)))
+        statements.append(("DELETE FROM documents WHERE job = ? AND position >= ?",
+                           (job, len(outputs))))
+        self._write(statements)
+
+    def document_started(self, job: str, position: int, sha256: str | None,
+                         input_bytes: int | None, fingerprint: str,
+                         total: int | None) -> None:
+        self._write([
+            ("UPDATE documents SET state = 'running', sha256 = ?, input_bytes = ?, "
+             "fingerprint = ?, chunks_total = ?, chunks_done = 0, chunks_cached = 0, "
+             "audio_s = 0, error = NULL, updated = ? WHERE job = ? AND position = ?",
+             (sha256, input_bytes, fingerprint, total, time.time(), job, position)),
+            ("DELETE FROM chunks WHERE job = ? AND position = ?", (job, position)),
+        ])
+
+    def chunk_done(self, job: str, position: int, index: int, key: str | None, chars: int,
+                   backend: str, cached: bool, synthesize_s: float, audio_s: float) -> None:
+        self._write([
+            ("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, 'done', ?, ?, ?)",
+             (job, position, index, key, chars, backend, int(cached), round(synthesize_s, 4),
+              round(audio_s, 4))),
+            ("UPDATE documents SET chunks_done = chunks_done + 1, "
+             "chunks_cached = chunks_cached + ?, audio_s = audio_s + ?, updated = ? "
+             "WHERE job = ? AND position = ?",
+             (int(cached), audio_s, time.time(), job, position)),
+        ])
+
+    def document_finished(self, job: str, position: int, state: str, *,
+                          total: int | None = None, output: Path | None = None,
+                          error: str | None = None, audio_s: float | None = None) -> None:
+        size = mtime = None
+        if output is not None:
+            try:
+                stat = output.stat()
+                size, mtime = stat.st_size, stat.st_mtime_ns
+            except OSError:
+                pass
+        self._write([(
+            "UPDATE documents SET state = ?, error = ?, output_bytes = ?, "
+            "output_mtime_ns = ?, chunks_total = COALESCE(?, chunks_total), "
+            "audio_s = COALESCE(?, audio_s), updated = ? WHERE job = ? AND position = ?",
+            (state, error, size, mtime, total, audio_s, time.time(), job, position))])
+
+    def finish(self, job: str, state: str) -> None:
+        self._write([("UPDATE jobs SET state = ?, updated = ?, pid = NULL WHERE id = ?",
+                      (state, time.time(), job))])
+
+    # -- for `voxline jobs` --------------------------------------------------------------
+
+    def jobs(self) -> list[dict]:
+        out = []
+        for job, created, updated, state, pid in self._read(
+                "SELECT id, created, updated, state, pid FROM jobs ORDER BY updated DESC"):
+            if state == "running" and not _pid_alive(pid):
+                state = "stopped"  # killed, or the machine went down: run it again to resume
+            docs = self._read(
+                "SELECT state, chunks_total, chunks_done, chunks_cached, audio_s, output "
+                "FROM documents WHERE job = ? ORDER BY position", (job,))
+            out.append({
+                "id": job, "state": state, "created": created, "updated": updated,
+                "pid": pid if state == "running" else None,
+                "documents": len(docs),
+                "done": sum(1 for d in docs if d[0] in ("done", "up to date")),
+                "failed": sum(1 for d in docs if d[0] == "failed"),
+                "chunks_done": sum(d[2] for d in docs),
+                "chunks_total": sum(d[1] or 0 for d in docs),
+                "audio_s": round(sum(d[4] for d in docs), 1),
+                "output": str(Path(docs[0][5]).parent) if docs else None,
+            })
+        return out
+
+    def show(self, job: str) -> dict | None:
+        """The whole manifest of a job (`job` may be a unique prefix of its id)."""
+        matches = [j for (j,) in self._read("SELECT id FROM jobs WHERE id LIKE ?",
+                                             (job + "%",))]
+        if len(matches) != 1:
+            return None
+        job = matches[0]
+        summary = next(j for j in self.jobs() if j["id"] == job)
+        command, settings = self._read("SELECT command, settings FROM jobs WHERE id = ?",
+                                       (job,))[0]
+        columns = ("position", "source", "output", "sha256", "input_bytes", "state",
+                   "chunks_total", "chunks_done", "chunks_cached", "audio_s", "output_bytes",
+                   "error")
+        documents = []
+        for row in self._read(f"SELECT {', '.join(columns)} FROM documents WHERE job = ? "
+                              "ORDER BY position", (job,)):
+            doc = dict(zip(columns, row))
+            doc["chunks"] = [
+                dict(zip(("index", "key", "chars", "backend", "state", "cached",
+                          "synthesize_s", "audio_s"), (r[0], r[1], r[2], r[3], r[4],
+                                                       bool(r[5]), r[6], r[7])))
+                for r in self._read(
+                    "SELECT idx, key, chars, backend, state, cached, synthesize_s, audio_s "
+                    "FROM chunks WHERE job = ? AND position = ? ORDER BY idx",
+                    (job, doc["position"]))]
+            documents.append(doc)
+        return {**summary, "command": json.loads(command or "[]"),
+                "settings": json.loads(settings or "{}"), "documents": documents}
+
+    def forget(self, older_than_s: float | None = None) -> int:
+        """Remove finished jobs' manifests (those not updated for `older_than_s`)."""
+        cutoff = time.time() - (older_than_s or 0)
+        victims = [j["id"] for j in self.jobs()
+                   if j["state"] != "running" and j["updated"] <= cutoff]
+        statements = []
+        for job in victims:
+            for table, column in (("chunks", "job"), ("documents", "job"), ("jobs", "id")):
+                statements.append((f"DELETE FROM {table} WHERE {column} = ?", (job,)))
+        self._write(statements)
+        return len(victims)
+
+    def close(self) -> None:
+        if self._db is not None:
+            with self._lock:
+                try:
+                    self._db.close()
+                except sqlite3.Error:
+                    pass
