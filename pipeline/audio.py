@@ -11,6 +11,7 @@ import functools
 import io
 import os
 import re
+import signal
 import subprocess
 import threading
 import wave
@@ -159,7 +160,17 @@ class Encoder:
 
     def _error(self) -> str:
         text = self._stderr.decode(errors="replace").strip()
-        return text.splitlines()[-1] if text else f"FFmpeg exited with {self._proc.returncode}"
+        code = self._proc.returncode
+        if code is not None and code < 0 and -code == getattr(signal, "SIGXFSZ", None):
+            text = "File too large (over the file size limit, ulimit -f)"
+        if not text:
+            return f"FFmpeg exited with {code}"
+        line = re.sub(r"^(\[[^\]]*\]\s*)+", "", text.splitlines()[-1])  # FFmpeg's [out#0/wav @ 0x..]
+        line = line.removeprefix("Error closing file: ").removeprefix("Error writing trailer: ")
+        if "No space left" in line or "File too large" in line:
+            line += " (free some space and run the same command again: finished chunks are " \
+                    "kept in the cache)"
+        return line
 
     def finish(self) -> Path:
         try:
@@ -177,6 +188,7 @@ class Encoder:
             self.partial.unlink(missing_ok=True)
             raise OutputError(f"cannot write {self.destination}: {exc.strerror or exc}") from exc
         return self.destination
+
 
     def abort(self) -> None:
         if self._proc.poll() is None:
@@ -299,3 +311,16 @@ def measure(path: str | Path, silence_dbfs: float = -45.0) -> Measurement:
         loudness_dbfs=segment.dBFS,
         voiced_s=sum(end - start for start, end in spans) / 1000.0,
     )
+
+
+def check_writable(folder: Path) -> None:
+    """Fail early, once, when outputs cannot be written into `folder` (created if missing)."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".voxline-probe-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write into {folder}: {exc.strerror or exc}",
+                          hint="choose another -o folder") from None

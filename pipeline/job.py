@@ -9,6 +9,7 @@ stays bounded by the window, not by the length of the text.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import time
 from collections import deque
@@ -604,6 +605,18 @@ class Pipeline:
         return report
 
 
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+
+
+def safe_name(name: str) -> str:
+    """An input's name made safe as an output file name on any system: no path separators,
+    no characters Windows refuses, no leading dot (nothing hidden, never `.` or `..`)."""
+    name = _UNSAFE.sub("_", name).strip()
+    if not name or name.startswith(".") or name.startswith("-"):
+        name = "_" + name
+    return name
+
+
 def plan_outputs(inputs: list[tuple[Path | str, Path | None]], output: Path,
                  fmt: audio_mod.OutputFormat, single_file: bool) -> list[InputSpec]:
     """Where each input's audio goes: `output/<relative path>.<ext>`, or `output` itself when
@@ -619,7 +632,10 @@ def plan_outputs(inputs: list[tuple[Path | str, Path | None]], output: Path,
             target = output / f"stdin{fmt.extension}"
         else:
             relative = Path(source).relative_to(root) if root else Path(Path(source).name)
-            target = output / relative.with_suffix(fmt.extension)
+            parts = [safe_name(part) for part in relative.parent.parts]
+            target = output.joinpath(*parts, safe_name(relative.stem) + fmt.extension)
+        if not single_file and not target.resolve().is_relative_to(output.resolve()):
+            raise UsageError(f"{source}: its output {target} would land outside {output}")
         if target in seen:
             raise UsageError(f"{seen[target]} and {source} would both be written to {target}")
         seen[target] = source

@@ -17,7 +17,7 @@ from .models import Chunk, Document, Sentence
 from .normalize import NormalizerSet
 from .pluginmanager import Registry
 from .settings import Settings
-from .textio import TextInput
+from .textio import BLOCK_CHARS, TextInput
 
 _EN_DIGITS = "zero one two three four five six seven eight nine".split()
 _ZH_DIGITS = "零一二三四五六七八九"
@@ -56,13 +56,14 @@ class PreparedInput:
 
 def prepare_input(reader: TextInput, settings: Settings, registry: Registry,
                   normalizers: NormalizerSet,
-                  clock: Callable[[], float] = time.perf_counter) -> PreparedInput:
+                  clock: Callable[[], float] = time.perf_counter,
+                  block_chars: int = BLOCK_CHARS) -> PreparedInput:
     """Read, ssml-clean, normalize and segment one input, a block at a time."""
     started = clock()
     if reader.is_ssml:
         blocks = iter([reader.text()])
     else:
-        blocks = reader.blocks()
+        blocks = reader.blocks(block_chars)
     first = next(blocks, "")
     following = next(blocks, None) if not reader.is_ssml else None
     read_s = clock() - started
