@@ -3,6 +3,11 @@
     python -m benchmarks workers      50 mixed zh/en files, --workers 1 vs 2, same run
     python -m benchmarks server       80 chunks against a ChatTTS test server that takes
                                       200 ms a request: --workers 1 vs 8, same run
+    python -m benchmarks cache        50 files: cold run, the same command again (inputs up
+                                      to date), and --force (every output re-assembled from
+                                      the cache), same run
+    python -m benchmarks memory       peak memory: --dry-run on 20 MB and 200 MB inputs, and
+                                      a real 10-minute and 2-hour synthesis (eSpeak NG)
 """
 
 from __future__ import annotations
@@ -109,14 +114,124 @@ def bench_server(chunks: int, delay_s: float) -> dict:
             "ratio_8_vs_1": round(rows[1]["job_wall_s"] / rows[0]["job_wall_s"], 3)}
 
 
+def _run(args: list[str], env: dict | None = None) -> tuple[dict, float, int]:
+    """Run `voxline ARGS --json -q` in a child that reports its peak memory: (report, wall
+    seconds, peak RSS in KiB of voxline or its FFmpeg, whichever was larger)."""
+    import os
+
+    probe = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
+             "sys.stderr.write('\\nPEAK_RSS_KIB %d\\n' % "
+             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(p.returncode)")
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, sys.executable, "-m", "voxline.cli.main", *args,
+         "--json", "-q"], capture_output=True, text=True, env={**os.environ, **(env or {})})
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"voxline {' '.join(args)} failed: {proc.stderr[-2000:]}")
+    peak = int(proc.stderr.rsplit("PEAK_RSS_KIB", 1)[1].split()[0])
+    return json.loads(proc.stdout), wall, peak
+
+
+def bench_cache(files: int) -> dict:
+    """The same job three times against one cache: cold, rerun (nothing to do), --force."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "in"
+        folder.mkdir()
+        make_corpus(folder, files)
+        env = {"VOXLINE_CACHE_DIR": str(Path(tmp) / "cache"),
+               "VOXLINE_STATE_DIR": str(Path(tmp) / "state")}
+        _run(["synth", str(folder), "-o", str(Path(tmp) / "warmup"), "--no-cache"], env)
+        rows = []
+        for label, extra in (("cold", []), ("rerun", []), ("--force", ["--force"])):
+            report, wall, peak = _run(["synth", str(folder), "-o", str(Path(tmp) / "out"),
+                                       *extra], env)
+            synthesized = sum(b["chunks"] for b in report["backends"].values())
+            rows.append({"run": label, "process_wall_s": round(wall, 2),
+                         "job_wall_s": report["wall_s"], "written": report["written"],
+                         "up_to_date": report["up_to_date"], "synthesized": synthesized,
+                         "from_cache": (report["cache"] or {}).get("hits", 0),
+                         "stage_s": report["stage_s"]})
+    cold = rows[0]["process_wall_s"]
+    return {"benchmark": "cache", "files": files, "rows": rows,
+            "rerun_vs_cold": round(rows[1]["process_wall_s"] / cold, 4),
+            "force_vs_cold": round(rows[2]["process_wall_s"] / cold, 4)}
+
+
+def _big_text(path: Path, size: int) -> None:
+    rng = random.Random(3)
+    with open(path, "w", encoding="utf-8") as handle:
+        written = 0
+        while written < size:
+            paragraph = " ".join(rng.choice(EN) for _ in range(3)) + "\n\n"
+            handle.write(paragraph)
+            written += len(paragraph.encode())
+
+
+def bench_memory(sizes_mb: list[int], hours: list[float]) -> dict:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"VOXLINE_CACHE_DIR": str(Path(tmp) / "cache"),
+               "VOXLINE_STATE_DIR": str(Path(tmp) / "state")}
+        for mb in sizes_mb:
+            source = Path(tmp) / f"input{mb}mb.txt"
+            _big_text(source, mb * 1_000_000)
+            report, wall, peak = _run(["synth", str(source), "-o", str(Path(tmp) / "x.wav"),
+                                       "--backend", "espeak", "--dry-run"], env)
+            rows.append({"run": f"--dry-run {mb} MB", "wall_s": round(wall, 1),
+                         "peak_rss_mib": round(peak / 1024, 1), "chunks": report["chunks"],
+                         "audio_h": round(report["audio_s"] / 3600, 1)})
+            source.unlink()
+        for h in hours:
+            # eSpeak NG reads these sentences at about 14 characters a second
+            source = Path(tmp) / f"book{h}h.txt"
+            _big_text(source, int(h * 3600 * 13.5))
+            out = Path(tmp) / f"book{h}h.wav"
+            report, wall, peak = _run(["synth", str(source), "-o", str(out), "--backend",
+                                       "espeak", "--no-cache"], env)
+            rows.append({"run": f"synth {report['audio_s'] / 3600:.2f} h", "wall_s": round(wall, 1),
+                         "peak_rss_mib": round(peak / 1024, 1),
+                         "chunks": report["documents"][0]["chunks"],
+                         "audio_h": round(report["audio_s"] / 3600, 2),
+                         "output_mb": round(out.stat().st_size / 1e6, 1)})
+            out.unlink()
+    return {"benchmark": "memory", "rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("name", choices=["workers", "server"], nargs="?", default="workers")
+    parser.add_argument("name", choices=["workers", "server", "cache", "memory"], nargs="?",
+                        default="workers")
+    parser.add_argument("--sizes", default="20,200", help="memory: input sizes in MB")
+    parser.add_argument("--hours", default="0.17,2", help="memory: hours of speech")
     parser.add_argument("--files", type=int, default=50)
     parser.add_argument("--chunks", type=int, default=80)
     parser.add_argument("--delay", type=float, default=0.2, help="server seconds per request")
     parser.add_argument("--json", dest="json_path", help="also write the figures here")
     args = parser.parse_args()
+    if args.name == "cache":
+        result = bench_cache(args.files)
+        print(f"{'run':>8} {'wall s':>8} {'job s':>7} {'written':>8} {'up to date':>11} "
+              f"{'synthesized':>12} {'from cache':>11}")
+        for row in result["rows"]:
+            print(f"{row['run']:>8} {row['process_wall_s']:>8} {row['job_wall_s']:>7} "
+                  f"{row['written']:>8} {row['up_to_date']:>11} {row['synthesized']:>12} "
+                  f"{row['from_cache']:>11}")
+        print(f"rerun / cold: {result['rerun_vs_cold']:.1%}   "
+              f"--force / cold: {result['force_vs_cold']:.1%}")
+        print("--force stage s: " + "  ".join(f"{k} {v:.2f}" for k, v in
+                                               result["rows"][2]["stage_s"].items()))
+    elif args.name == "memory":
+        result = bench_memory([int(x) for x in args.sizes.split(",") if x],
+                              [float(x) for x in args.hours.split(",") if x])
+        print(f"{'run':>22} {'wall s':>8} {'peak MiB':>9} {'chunks':>8} {'audio h':>8}")
+        for row in result["rows"]:
+            print(f"{row['run']:>22} {row['wall_s']:>8} {row['peak_rss_mib']:>9} "
+                  f"{row['chunks']:>8} {row['audio_h']:>8}")
+    if args.name in ("cache", "memory"):
+        if args.json_path:
+            Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")
+        return
     if args.name == "server":
         result = bench_server(args.chunks, args.delay)
         print(f"{'workers':>8} {'chunks':>7} {'job s':>7} {'ideal s':>8} {'process s':>10} "

@@ -47,16 +47,16 @@ def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, **op
         raise UsageError(f"{output} names one file but there are {len(inputs)} inputs; "
                          "give a folder")
     specs = plan_outputs(inputs, out, FORMATS[settings.format], single)
-    if not dry_run:
-        from voxline.audio import check_writable
-
-        for folder in sorted({spec.output.parent for spec in specs}):
-            check_writable(folder)
 
     pm = get_plugin_manager()
     registry = build_registry(pm)
     for name in filter(None, (settings.backend, *settings.fallback)):
         registry.backend(name)  # an unknown name fails before any work
+    if not dry_run:  # an output folder that cannot be written, too
+        from voxline.audio import check_writable
+
+        for folder in sorted({spec.output.parent for spec in specs}):
+            check_writable(folder)
     if dry_run:
         from voxline.plan import dry_run as plan
 
