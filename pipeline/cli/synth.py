@@ -109,6 +109,9 @@ def plan_summary(data: dict) -> str:
 def summary(report) -> str:
     """The human summary printed at the end of a job."""
     data = report.to_dict()
+    if data["up_to_date"] == data["files"] and not report.interrupted:
+        return (f"nothing to do: {data['files']} files up to date "
+                "(--force to redo them, from the cache)")
     rtf = "n/a" if report.rtf is None else f"{report.rtf:.3f}"
     lines = [
         f"{data['written']}/{data['files']} files written"
