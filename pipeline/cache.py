@@ -140,6 +140,16 @@ CREATE INDEX IF NOT EXISTS chunks_last_used ON chunks(last_used);
 """
 
 
+def open_sqlite(path: Path, schema: str) -> sqlite3.Connection:
+    """An SQLite database shared by threads and by several voxline processes: WAL mode,
+    autocommit (explicit transactions where needed), a 30 s wait for locks."""
+    db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(schema)
+    return db
+
+
 class LocalStore:
     """A folder of chunk PCM files with an SQLite index."""
 
@@ -150,11 +160,7 @@ class LocalStore:
         self.description = str(self.root)
         try:
             (self.root / "audio").mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.root / "index.sqlite3", timeout=30,
-                                       check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db = open_sqlite(self.root / "index.sqlite3", _SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise UsageError(f"cache folder {self.root} is not usable: {exc}",
                              hint="give another with --cache DIR, or --no-cache") from None
@@ -513,10 +519,6 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0][:200]
 
 
-def is_redis_url(spec: str | None) -> bool:
-    return bool(spec) and spec.startswith(("redis://", "rediss://", "unix://"))
-
-
 def open_store(spec: str | None, max_size: str | None = None,
                env: Mapping[str, str] | None = None, *, ttl: str | None = None,
                on_warning: "Callable[[str], None] | None" = None,
@@ -527,7 +529,7 @@ def open_store(spec: str | None, max_size: str | None = None,
     (through `on_warning`) and a store that does nothing, or an error with `strict`."""
     if spec is not None and spec.lower() in ("off", "none", "no", "false"):
         return None
-    if is_redis_url(spec):
+    if spec and spec.startswith(("redis://", "rediss://", "unix://")):
         return RedisStore(spec, parse_age(ttl) if ttl else DEFAULT_REDIS_TTL_S, on_warning,
                           strict=strict)
     return LocalStore(Path(spec).expanduser() if spec else default_cache_dir(env),

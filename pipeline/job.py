@@ -227,7 +227,6 @@ class _DocState:
     prepared: PreparedInput
     result: DocumentResult
     upcoming: Chunk | None = None  # the next chunk to submit (None: all submitted)
-    submitted: int = 0
     encoder: audio_mod.Encoder | None = None
     failed: bool = False
     read_base: float = 0.0  # time spent hashing and opening the input
@@ -236,7 +235,6 @@ class _DocState:
         """The next chunk, and whether it is the document's last (may raise an InputError
         found further into a streamed input)."""
         chunk = self.upcoming
-        self.submitted += 1
         self.upcoming = next(self.prepared.chunks, None)
         return chunk, self.upcoming is None
 
@@ -244,11 +242,9 @@ class _DocState:
 class Pipeline:
     """Runs jobs with one plugin manager and registry; a Pipeline can run several jobs."""
 
-    def __init__(self, pm, registry: Registry, settings: Settings, *, record: bool = True,
-                 force: bool = False):
-        """`record`: keep a job manifest (see `voxline.manifest`); `force`: synthesize
-        inputs the manifest says are up to date too (their chunks still come from the
-        cache)."""
+    def __init__(self, pm, registry: Registry, settings: Settings, *, force: bool = False):
+        """`force`: synthesize inputs the job manifest (`voxline.manifest`) says are up to
+        date too (their chunks still come from the cache)."""
         self.pm = pm
         self.registry = registry
         self.settings = settings
@@ -256,7 +252,7 @@ class Pipeline:
         registry.configure(settings.backends)
         self.store: cache_mod.ChunkStore | None = None
         self._warned: set[tuple[str, str]] = set()
-        self.record, self.force = record, force
+        self.force = force
         self.jobs: manifest_mod.JobLog | None = None
         self._job_id: str | None = None
         self._fingerprint = ""
@@ -478,7 +474,15 @@ class Pipeline:
         self._record_finished(doc.position, doc.result, "failed")
         self.pm.hook.document_finished(document=doc.prepared.document, result=doc.result)
 
-    def _open_jobs(self, job: Job, record: bool | None = None) -> None:
+    def _open_store(self) -> None:
+        settings = self.settings
+        self.store = cache_mod.open_store(
+            settings.cache, settings.cache_max, ttl=settings.cache_ttl,
+            on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
+
+    def _open_jobs(self, job: Job, record: bool) -> None:
+        """The job's id and settings fingerprint, what its manifest recorded last time,
+        and (with `record`) the manifest opened for this run."""
         from . import __version__
 
         versions = {"voxline": __version__}
@@ -488,8 +492,6 @@ class Pipeline:
             versions[f"normalizer:{language}"] = f"{cls.name}:{cls.version}"
         self._fingerprint = manifest_mod.settings_fingerprint(self.settings, versions)
         self._job_id = manifest_mod.job_id((str(s.source), str(s.output)) for s in job.inputs)
-        self._previous = {}
-        record = self.record if record is None else record
         log = manifest_mod.JobLog(
             on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
         self._previous = log.previous(self._job_id)
@@ -499,8 +501,7 @@ class Pipeline:
             return
         self.jobs = log
         self.jobs.begin(self._job_id, [(str(s.source), str(s.output)) for s in job.inputs],
-                        {k: v for k, v in dataclasses.asdict(self.settings).items()},
-                        self._fingerprint)
+                        dataclasses.asdict(self.settings), self._fingerprint)
 
     def run(self, job: Job) -> JobReport:
         settings = self.settings
@@ -508,10 +509,8 @@ class Pipeline:
         results: list[DocumentResult] = []
         self.pm.hook.job_started(job=job)
         normalizers = NormalizerSet(self.registry.normalizers)
-        self.store = cache_mod.open_store(
-            settings.cache, settings.cache_max, ttl=settings.cache_ttl,
-            on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
-        self._open_jobs(job)
+        self._open_store()
+        self._open_jobs(job, record=True)
 
         def on_state(name: str, state: Mapping[str, Any]) -> None:
             dispatcher.stats.note_state(name, state)

@@ -32,6 +32,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from .cache import open_sqlite
+
 SETTINGS_THAT_DO_NOT_CHANGE_THE_SOUND = (
     "workers", "retries", "retry_backoff_s", "retry_backoff_max_s", "breaker_failures",
     "breaker_cooldown_s", "cache", "cache_max", "cache_ttl",
@@ -134,11 +136,7 @@ class JobLog:
         self.broken: str | None = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.folder / "jobs.sqlite3", timeout=30,
-                                       check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db = open_sqlite(self.folder / "jobs.sqlite3", _SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             self._broke(exc)
 
@@ -191,10 +189,6 @@ class JobLog:
                 (job, row[-1]))]
             found[entry["output"]] = entry
         return found
-
-    def state_of(self, job: str) -> tuple[str, int | None] | None:
-        rows = self._read("SELECT state, pid FROM jobs WHERE id = ?", (job,))
-        return rows[0] if rows else None
 
     def begin(self, job: str, outputs: list[tuple[str, str]], settings: Mapping[str, Any],
               fingerprint: str) -> None:

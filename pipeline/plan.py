@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .errors import EXIT_OK, VoxlineError
+from .errors import EXIT_OK, InputError, VoxlineError
 from .normalize import NormalizerSet
 from .prepare import prepare_input
 from .resilience import native_prosody
@@ -54,17 +54,12 @@ class PlannedDocument:
 def dry_run(pipeline, job) -> dict:
     """Plan `job` on `pipeline` (a `voxline.job.Pipeline`): chunk counts, estimated audio
     duration and cache hits for each input, and in total."""
-    from . import cache as cache_mod
-
     settings = pipeline.settings
     started = time.perf_counter()
-    store = cache_mod.open_store(settings.cache, settings.cache_max, ttl=settings.cache_ttl,
-                                 on_warning=lambda m: pipeline.pm.hook.warning(
-                                     document=None, message=m))
-    pipeline.store = store
+    pipeline._open_store()
+    store = pipeline.store
     pipeline._open_jobs(job, record=False)
     normalizers = NormalizerSet(pipeline.registry.normalizers)
-    rate = settings.sample_rate_hz
     planned: list[PlannedDocument] = []
     try:
         for spec in job.inputs:
@@ -79,35 +74,48 @@ def dry_run(pipeline, job) -> dict:
                     doc.chunks = doc.cached = before["chunks_total"] or 0
                     doc.cached_s = before["audio_s"]
                     continue
-                prepared = prepare_input(textio.TextInput.open(spec.source), settings,
-                                         pipeline.registry, normalizers)
-                pause = prepared.leading_pause_s
-                for chunk in prepared.chunks:
-                    doc.chunks += 1
-                    doc.chars += len(chunk.text)
-                    doc.backends[chunk.backend] = doc.backends.get(chunk.backend, 0) + 1
-                    size = None
-                    if store is not None:
-                        caps = pipeline.registry.capabilities(chunk.backend)
-                        request = SynthesisRequest(chunk.text, chunk.language, chunk.voice,
-                                                   native_prosody(chunk.prosody, caps))
-                        size = store.size(pipeline._key(chunk.backend, caps, chunk, request))
-                    if size is not None:
-                        doc.cached += 1
-                        doc.cached_s += size / 2 / rate
-                    else:
-                        doc.estimated_s += estimate_s(chunk.text, chunk.language,
-                                                      chunk.prosody.rate)
-                    pause += chunk.pause_after_s
-                doc.estimated_s += pause - (chunk.pause_after_s if doc.chunks else 0.0)
+                reader = textio.TextInput.open(spec.source, stdin_name=spec.output.stem)
+                with reader:
+                    _plan_chunks(pipeline, store, doc,
+                                 prepare_input(reader, settings, pipeline.registry,
+                                               normalizers))
             except FileNotFoundError:
-                doc.error, doc.exit_code = f"{label}: file vanished before it could be read", 3
+                doc.error = f"{label}: file vanished before it could be read"
+                doc.exit_code = InputError.exit_code
             except VoxlineError as exc:
                 doc.error, doc.exit_code = str(exc), exc.exit_code
     finally:
         if store is not None:
             store.close()
-    documents = [d.to_dict() for d in planned]
+    return _totals(pipeline, planned, time.perf_counter() - started)
+
+
+def _plan_chunks(pipeline, store, doc: PlannedDocument, prepared) -> None:
+    """Count one input's chunks, their cache hits and their audio (pauses between chunks
+    included, none after the last)."""
+    rate = pipeline.settings.sample_rate_hz
+    pauses, last_pause = prepared.leading_pause_s, 0.0
+    for chunk in prepared.chunks:
+        doc.chunks += 1
+        doc.chars += len(chunk.text)
+        doc.backends[chunk.backend] = doc.backends.get(chunk.backend, 0) + 1
+        size = None
+        if store is not None:
+            caps = pipeline.registry.capabilities(chunk.backend)
+            request = SynthesisRequest(chunk.text, chunk.language, chunk.voice,
+                                       native_prosody(chunk.prosody, caps))
+            size = store.size(pipeline._key(chunk.backend, caps, chunk, request))
+        if size is not None:
+            doc.cached += 1
+            doc.cached_s += size / 2 / rate
+        else:
+            doc.estimated_s += estimate_s(chunk.text, chunk.language, chunk.prosody.rate)
+        pauses += last_pause
+        last_pause = chunk.pause_after_s
+    doc.estimated_s += pauses
+
+
+def _totals(pipeline, planned: list[PlannedDocument], wall_s: float) -> dict:
     return {
         "dry_run": True,
         "job": pipeline._job_id,
@@ -118,6 +126,6 @@ def dry_run(pipeline, job) -> dict:
         "audio_s": round(sum(d.cached_s + d.estimated_s for d in planned), 1),
         "failed": sum(1 for d in planned if d.error),
         "exit_code": max((d.exit_code for d in planned), default=EXIT_OK),
-        "wall_s": round(time.perf_counter() - started, 3),
-        "documents": documents,
+        "wall_s": round(wall_s, 3),
+        "documents": [d.to_dict() for d in planned],
     }

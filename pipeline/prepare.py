@@ -89,9 +89,7 @@ def _stream(document: Document, first: str, following: str, blocks: Iterator[str
     """The chunks of a plain-text input given in blocks: each block prepared on its own,
     chunk numbers and spans continued from the block before, the pause between blocks what
     the text says (a paragraph break, or a line break)."""
-    language = document.language or (
-        settings.lang and langdetect.canonical_language(settings.lang)) or langdetect.dominant(
-        first)
+    language = document.language or langdetect.dominant(first)
     index = offset = 0
     held: Chunk | None = None  # the last chunk of the block before, its pause still open
     block: str | None = first

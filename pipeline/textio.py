@@ -233,14 +233,6 @@ def _cut(text: str, limit: int) -> int:
     return limit
 
 
-def decode(data: bytes, name: str) -> str:
-    """Bytes of a text file as str; raises InputError naming `name` when they are not text."""
-    import io
-
-    reader = TextInput(io.BytesIO(data), name, name, size=len(data))
-    return reader.text()
-
-
 def _looks_chinese(text: str) -> bool:
     """GB18030 decodes many byte strings; real Chinese text is mostly common hanzi, CJK
     punctuation and ASCII."""
