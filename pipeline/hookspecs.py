@@ -67,9 +67,11 @@ def chunk_started(document, chunk):
 
 
 @hookspec
-def chunk_finished(document, chunk, audio_duration_s):
+def chunk_finished(document, chunk, audio_duration_s, backend, cached):
     """Called on a worker thread when `chunk`'s audio is synthesized and resampled;
-    `audio_duration_s` is the length of that audio in seconds."""
+    `audio_duration_s` is the length of that audio in seconds, `backend` the name of the
+    backend that produced it (after any fallback), `cached` whether it came from the chunk
+    cache instead."""
 
 
 @hookspec
@@ -103,4 +105,6 @@ def backend_state(backend, state):
     """Called, from any thread, when something about a backend changes that a monitor would
     show: a router's choice (`state["choice"]`, `state["why"]`, and the health answer it was
     based on in `state["health"]`) or a circuit breaker's state (`state["breaker"]`: `open`,
-    `half-open`, `closed`). `state` is a plain dict."""
+    `half-open`, `closed`), or a local GPU backend's admission (`state["admission"]`:
+    `waiting` while GPU memory is over its threshold, `admitted` again after; with
+    `state["gpu_memory_fraction"]`). `state` is a plain dict."""

@@ -26,6 +26,7 @@ from . import cache as cache_mod
 from . import manifest as manifest_mod
 from . import textio
 from .backend import Backend
+from .control import JobCancelled, JobControl
 from .errors import EXIT_INTERRUPTED, EXIT_OK, BackendError, InputError, VoxlineError
 from .models import Chunk, Document
 from .normalize import NormalizerSet
@@ -81,6 +82,7 @@ class JobReport:
     wall_s: float
     workers: int
     interrupted: bool = False
+    cancelled: bool = False  # stopped on request (JobControl.cancel), resumable like an interrupt
     inputs: int = 0  # inputs in the job, including any not reached before an interruption
     synthesis: dict = field(default_factory=dict)  # per-backend counts, retries, fallbacks
     job_id: str | None = None
@@ -115,6 +117,7 @@ class JobReport:
             "up_to_date": sum(1 for d in self.documents if d.status == "up to date"),
             "failed": sum(1 for d in self.documents if not d.ok),
             "interrupted": self.interrupted,
+            "cancelled": self.cancelled,
             "exit_code": self.exit_code,
             "audio_s": round(self.audio_s, 3),
             "wall_s": round(self.wall_s, 3),
@@ -229,6 +232,7 @@ class _DocState:
     upcoming: Chunk | None = None  # the next chunk to submit (None: all submitted)
     encoder: audio_mod.Encoder | None = None
     failed: bool = False
+    cancelled: bool = False
     read_base: float = 0.0  # time spent hashing and opening the input
 
     def take(self) -> tuple[Chunk, bool]:
@@ -260,7 +264,9 @@ class Pipeline:
 
     # -- worker side -------------------------------------------------------------------
 
-    def _synthesize(self, dispatcher: Dispatcher, doc: _DocState, chunk: Chunk) -> _ChunkAudio:
+    def _synthesize(self, dispatcher: Dispatcher, doc: _DocState, chunk: Chunk,
+                    control: JobControl) -> _ChunkAudio:
+        control.admit()
         document = doc.prepared.document
         self.pm.hook.chunk_started(document=document, chunk=chunk)
         started = time.perf_counter()
@@ -287,7 +293,8 @@ class Pipeline:
         self.pm.hook.stage_finished(document=document, stage="resample", duration_s=resample_s,
                                     chunk=chunk)
         self.pm.hook.chunk_finished(document=document, chunk=chunk,
-                                    audio_duration_s=len(pcm) / rate)
+                                    audio_duration_s=len(pcm) / rate, backend=served.backend,
+                                    cached=served.pcm is not None)
         return _ChunkAudio(pcm, served.backend, synth_s, resample_s, served.quality_warning,
                            served.key, served.pcm is not None)
 
@@ -503,8 +510,10 @@ class Pipeline:
         self.jobs.begin(self._job_id, [(str(s.source), str(s.output)) for s in job.inputs],
                         dataclasses.asdict(self.settings), self._fingerprint)
 
-    def run(self, job: Job) -> JobReport:
+    def run(self, job: Job, control: JobControl | None = None) -> JobReport:
+        """Run `job`; `control` lets another thread pause, resume or cancel it."""
         settings = self.settings
+        control = control or JobControl()
         started = time.perf_counter()
         results: list[DocumentResult] = []
         self.pm.hook.job_started(job=job)
@@ -533,12 +542,12 @@ class Pipeline:
         ahead = settings.workers * 4
         pending = iter(enumerate(job.inputs))
         submitting: _DocState | None = None
-        interrupted = False
+        interrupted = cancelled = False
         open_docs: list[_DocState] = []
 
         def fill() -> None:
             nonlocal submitting
-            while len(window) < ahead:
+            while len(window) < ahead and not control.cancelled:
                 if submitting is None or submitting.failed or submitting.upcoming is None:
                     position, spec = next(pending, (None, None))
                     if spec is None:
@@ -557,32 +566,39 @@ class Pipeline:
                     continue
                 self._check_chunk(submitting, chunk)
                 window.append((submitting, chunk, is_last,
-                               executor.submit(self._synthesize, dispatcher, submitting, chunk)))
+                               executor.submit(self._synthesize, dispatcher, submitting, chunk,
+                                               control)))
 
         try:
             fill()
             while window:
                 doc, chunk, is_last, future = window.popleft()
-                if doc.failed:
+                if doc.failed or doc.cancelled:
                     future.cancel()
                 else:
                     try:
                         self._deliver(doc, chunk, is_last, future.result())
+                    except JobCancelled:  # its later chunks were not started either
+                        doc.cancelled = True
                     except Exception as exc:  # one bad document must not stop the job
                         self._fail(doc, chunk, exc)
                 fill()
+            interrupted = cancelled = control.cancelled
         except KeyboardInterrupt:
             interrupted = True
             for _, _, _, future in window:
                 future.cancel()
         finally:
+            if window:  # left early: workers held by a pause must not outlive the job
+                control.cancel()
             for doc in open_docs:
                 if doc.result.output is None and doc.encoder is not None:
                     doc.encoder.abort()
                 if doc.prepared.reader is not None:
                     doc.prepared.reader.close()
                 if interrupted and doc.result.output is None and not doc.failed:
-                    doc.result.error = f"{doc.result.source}: interrupted"
+                    doc.result.error = (f"{doc.result.source}: "
+                                        + ("cancelled" if cancelled else "interrupted"))
                     doc.result.exit_code = EXIT_INTERRUPTED
                     self._record_finished(doc.position, doc.result, "interrupted")
             executor.shutdown(wait=not interrupted, cancel_futures=True)
@@ -595,9 +611,10 @@ class Pipeline:
                                   "down": getattr(self.store, "down", None),
                                   **self.store.counts.to_dict()}
         report = JobReport(results, time.perf_counter() - started, settings.workers, interrupted,
-                           len(job.inputs), synthesis, self._job_id)
+                           cancelled, len(job.inputs), synthesis, self._job_id)
         if self.jobs is not None:
-            self.jobs.finish(self._job_id, "interrupted" if interrupted else
+            self.jobs.finish(self._job_id, "cancelled" if cancelled else
+                             "interrupted" if interrupted else
                              "failed" if any(not d.ok for d in results) else "done")
             self.jobs.close()
         self.pm.hook.job_finished(job=job, report=report)

@@ -87,8 +87,8 @@ def test_event_hooks_see_the_whole_job(pm_with_tone, tmp_path):
             events.append(("stage", stage, chunk is None))
 
         @voxline.hookimpl
-        def chunk_finished(self, document, chunk, audio_duration_s):
-            events.append(("chunk", chunk.index, round(audio_duration_s, 2)))
+        def chunk_finished(self, document, chunk, audio_duration_s, backend, cached):
+            events.append(("chunk", chunk.index, round(audio_duration_s, 2), backend, cached))
 
         @voxline.hookimpl
         def job_finished(self, job, report):
@@ -105,6 +105,7 @@ def test_event_hooks_see_the_whole_job(pm_with_tone, tmp_path):
     assert events[0] == "job_started" and events[-1] == "job_finished"
     chunks = [e for e in events if e[0] == "chunk"]
     assert len(chunks) == len(ToneBackend.calls) >= 2
+    assert {(e[3], e[4]) for e in chunks} == {("tone", False)}
     assert ("document_started", len(chunks)) in events
     stages = {e[1] for e in events if e[0] == "stage"}
     assert stages == {"read", "ssml", "normalize", "segment", "synthesize", "resample",

@@ -117,7 +117,8 @@ def summary(report) -> str:
         f"{data['written']}/{data['files']} files written"
         + (f", {data['up_to_date']} up to date" if data["up_to_date"] else "")
         + (f", {data['failed']} failed" if data["failed"] else "")
-        + (" (interrupted)" if report.interrupted else ""),
+        + (" (cancelled; run the same command again to resume)" if report.cancelled
+           else " (interrupted)" if report.interrupted else ""),
         f"audio {report.audio_s:.1f}s · wall {report.wall_s:.2f}s · real-time factor {rtf}"
         f" · {report.workers} workers",
         "stage time (s): " + "  ".join(
