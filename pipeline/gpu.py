@@ -1,12 +1,17 @@
 """GPU facts through NVML (`nvidia-ml-py`, module `pynvml`), never an exception.
 
 No library, no driver or no GPU is a result (`GpuReport.available` False with the reason),
-not a crash. Every query that fails on a device leaves that field None.
+not a crash. A query that fails on one device leaves that field None; a device that cannot
+be opened at all (lost, no permission) is listed with its `error`. The TUI's GPU panel, the
+metrics exporter, `voxline doctor` and GPU admission all read GPUs through `sample()`.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from dataclasses import dataclass
+from types import ModuleType
 
 
 @dataclass(frozen=True)
@@ -17,6 +22,7 @@ class GpuSample:
     memory_total_bytes: int | None
     utilization_percent: int | None
     temperature_c: int | None
+    error: str | None = None  # the device could not be read at all
 
     @property
     def memory_fraction(self) -> float | None:
@@ -32,50 +38,104 @@ class GpuReport:
     devices: tuple[GpuSample, ...] = ()
 
 
-def _query(fn, *args):
-    import pynvml
+# why NVML could not start, in words a user can act on
+_INIT_REASONS = {
+    "NVMLError_LibraryNotFound": "no NVIDIA GPU (the NVIDIA driver's NVML library is not installed)",
+    "NVMLError_DriverNotLoaded": "no NVIDIA GPU (the NVIDIA driver is not loaded)",
+    "NVMLError_NoPermission": "NVIDIA GPU not readable (no permission to use NVML)",
+    "NVMLError_LibRmVersionMismatch": "NVIDIA driver and library versions differ "
+                                      "(a reboot after a driver update usually fixes it)",
+}
 
-    try:
-        return fn(*args)
-    except pynvml.NVMLError:
-        return None
+_lock = threading.Lock()  # NVML's init/shutdown are reference counted, not thread-safe
 
 
-def sample() -> GpuReport:
-    """Read every NVIDIA GPU once."""
+def _nvml() -> ModuleType | None:
     try:
         import pynvml
     except ImportError:
-        return GpuReport(False, "nvidia-ml-py is not installed")
+        return None
+    return pynvml
+
+
+def _query(nvml, fn, *args):
     try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError as exc:
-        return GpuReport(False, f"no NVIDIA GPU ({exc})")
+        return fn(*args)
+    except nvml.NVMLError:
+        return None
+
+
+def _text(value) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _device(nvml, index: int) -> GpuSample:
     try:
-        count = pynvml.nvmlDeviceGetCount()
-        devices = []
-        for index in range(count):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            name = _query(pynvml.nvmlDeviceGetName, handle) or "NVIDIA GPU"
-            memory = _query(pynvml.nvmlDeviceGetMemoryInfo, handle)
-            utilization = _query(pynvml.nvmlDeviceGetUtilizationRates, handle)
-            temperature = _query(pynvml.nvmlDeviceGetTemperature, handle,
-                                 pynvml.NVML_TEMPERATURE_GPU)
-            devices.append(GpuSample(
-                index=index,
-                name=name.decode() if isinstance(name, bytes) else str(name),
-                memory_used_bytes=None if memory is None else int(memory.used),
-                memory_total_bytes=None if memory is None else int(memory.total),
-                utilization_percent=None if utilization is None else int(utilization.gpu),
-                temperature_c=None if temperature is None else int(temperature),
-            ))
-    except pynvml.NVMLError as exc:
-        return GpuReport(False, f"NVML error: {exc}")
-    finally:
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+    except nvml.NVMLError as exc:
+        return GpuSample(index, f"GPU {index}", None, None, None, None, error=str(exc))
+    memory = _query(nvml, nvml.nvmlDeviceGetMemoryInfo, handle)
+    utilization = _query(nvml, nvml.nvmlDeviceGetUtilizationRates, handle)
+    temperature = _query(nvml, nvml.nvmlDeviceGetTemperature, handle,
+                         nvml.NVML_TEMPERATURE_GPU)
+    return GpuSample(
+        index=index,
+        name=_text(_query(nvml, nvml.nvmlDeviceGetName, handle) or f"GPU {index}"),
+        memory_used_bytes=None if memory is None else int(memory.used),
+        memory_total_bytes=None if memory is None else int(memory.total),
+        utilization_percent=None if utilization is None else int(utilization.gpu),
+        temperature_c=None if temperature is None else int(temperature),
+    )
+
+
+def sample(nvml: ModuleType | None = None) -> GpuReport:
+    """Read every NVIDIA GPU once. `nvml` is the `pynvml` module (a stand-in in tests)."""
+    nvml = nvml or _nvml()
+    if nvml is None:
+        return GpuReport(False, "no GPU monitoring (nvidia-ml-py is not installed)")
+    with _lock:
         try:
-            pynvml.nvmlShutdown()
-        except pynvml.NVMLError:
-            pass
+            nvml.nvmlInit()
+        except nvml.NVMLError as exc:
+            return GpuReport(False, _INIT_REASONS.get(type(exc).__name__,
+                                                      f"no NVIDIA GPU (NVML: {exc})"))
+        except Exception as exc:  # a broken install must not take the caller down
+            return GpuReport(False, f"no NVIDIA GPU (NVML could not start: {exc})")
+        try:
+            count = nvml.nvmlDeviceGetCount()
+            devices = tuple(_device(nvml, index) for index in range(count))
+        except nvml.NVMLError as exc:
+            return GpuReport(False, f"NVIDIA GPUs could not be listed (NVML: {exc})")
+        finally:
+            try:
+                nvml.nvmlShutdown()
+            except nvml.NVMLError:
+                pass
     if not devices:
         return GpuReport(False, "no NVIDIA GPU (driver loaded, no devices)")
-    return GpuReport(True, f"{len(devices)} NVIDIA GPU(s)", tuple(devices))
+    return GpuReport(True, f"{len(devices)} NVIDIA GPU(s)", devices)
+
+
+class GpuHistory:
+    """The last `length` samples of each GPU, for sparklines and trends."""
+
+    def __init__(self, length: int = 60):
+        self.length = length
+        self.latest = GpuReport(False, "not sampled yet")
+        self._memory: dict[int, deque[float]] = {}
+        self._utilization: dict[int, deque[float]] = {}
+
+    def add(self, report: GpuReport) -> None:
+        self.latest = report
+        for device in report.devices:
+            for series, value in ((self._memory, device.memory_fraction),
+                                  (self._utilization, device.utilization_percent)):
+                if value is not None:
+                    series.setdefault(device.index, deque(maxlen=self.length)).append(
+                        float(value))
+
+    def memory_fractions(self, index: int) -> list[float]:
+        return list(self._memory.get(index, ()))
+
+    def utilization_percents(self, index: int) -> list[float]:
+        return list(self._utilization.get(index, ()))
