@@ -52,6 +52,16 @@ def synthesis_options(fn):
     return fn
 
 
+def metrics_options(fn):
+    """Prometheus metrics of the job (synth and tui)."""
+    fn = click.option("--metrics-textfile", type=click.Path(dir_okay=False),
+                      help="When the batch ends, write its metrics to this file for "
+                           "node_exporter's textfile collector (name it *.prom).")(fn)
+    return click.option("--metrics-port", metavar="[HOST:]PORT",
+                        help="Serve Prometheus metrics on http://HOST:PORT/metrics while the "
+                             "job runs [HOST default: 127.0.0.1].")(fn)
+
+
 def settings_overrides(params: dict) -> dict:
     """The settings given on the command line, by their [synth] key names."""
     overrides = {key: params.get(name) for name, key in _SETTINGS_KEYS.items()}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .options import settings_overrides, synthesis_options
+from .options import metrics_options, settings_overrides, synthesis_options
 
 
 @click.command()
@@ -16,6 +16,7 @@ from .options import settings_overrides, synthesis_options
               help="Output folder, or an output file when there is one input.")
 @click.option("-r", "--recursive", is_flag=True, help="Scan folders recursively.")
 @synthesis_options
+@metrics_options
 @click.option("--json", "as_json", is_flag=True, help="Print the job summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--dry-run", is_flag=True,
@@ -24,7 +25,8 @@ from .options import settings_overrides, synthesis_options
 @click.option("--force", is_flag=True,
               help="Redo inputs whose output is up to date (chunks still come from the "
                    "cache; --no-cache to resynthesize them too).")
-def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, **options):
+def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, metrics_port,
+          metrics_textfile, **options):
     """Synthesize PATHS (files; folders scanned for *.txt and *.ssml; - for stdin)."""
     from voxline.audio import FORMATS
     from voxline.errors import UsageError
@@ -71,7 +73,8 @@ def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, **op
         display = ProgressDisplay(len(specs))
         pm.register(display, name="voxline.cli.progress")
     try:
-        report = Pipeline(pm, registry, settings, force=force).run(Job(specs, settings))
+        with metrics_export(pm, metrics_port, metrics_textfile, quiet):
+            report = Pipeline(pm, registry, settings, force=force).run(Job(specs, settings))
     finally:
         if display is not None:
             pm.unregister(display)
@@ -80,6 +83,20 @@ def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, **op
     else:
         click.echo(summary(report))
     return report.exit_code
+
+
+def metrics_export(pm, port, textfile, quiet: bool):
+    """The `--metrics-*` options' export around a job, or nothing when neither is given."""
+    import contextlib
+
+    if port is None and textfile is None:
+        return contextlib.nullcontext()
+    from voxline.metrics import MetricsExport
+
+    export = MetricsExport(pm, port, textfile)
+    if export.server is not None and not quiet:
+        click.echo(f"metrics: {export.server.url}", err=True)
+    return export
 
 
 def _duration(seconds: float) -> str:
