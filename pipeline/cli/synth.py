@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -25,40 +26,22 @@ from .options import metrics_options, settings_overrides, synthesis_options
 @click.option("--force", is_flag=True,
               help="Redo inputs whose output is up to date (chunks still come from the "
                    "cache; --no-cache to resynthesize them too).")
+@click.option("--tui", is_flag=True,
+              help="Run the job in the terminal UI (the same as `voxline tui`).")
 def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, metrics_port,
-          metrics_textfile, **options):
+          metrics_textfile, tui, **options):
     """Synthesize PATHS (files; folders scanned for *.txt and *.ssml; - for stdin)."""
-    from voxline.audio import FORMATS
-    from voxline.errors import UsageError
-    from voxline.job import Job, Pipeline, plan_outputs
-    from voxline.pluginmanager import build_registry, get_plugin_manager
-    from voxline.settings import load_settings
-    from voxline.textio import find_inputs
+    from voxline.job import Job, Pipeline
 
-    out = Path(output)
-    suffix_format = next((f for f in FORMATS.values() if out.suffix.lower() == f.extension), None)
-    if options["fmt"] is None and suffix_format is not None:
-        options["fmt"] = suffix_format.name
-    settings = load_settings(config, settings_overrides(options))
-    inputs = find_inputs(list(paths), recursive=recursive)
-    if not inputs:
-        raise UsageError(f"no .txt or .ssml files found in {', '.join(paths)}"
-                         + ("" if recursive else " (use -r to scan subfolders)"))
-    single = suffix_format is not None and not out.is_dir()
-    if single and len(inputs) > 1:
-        raise UsageError(f"{output} names one file but there are {len(inputs)} inputs; "
-                         "give a folder")
-    specs = plan_outputs(inputs, out, FORMATS[settings.format], single)
+    planned = plan_job(paths, output, recursive, config, options)
+    pm, registry, settings, specs = planned.pm, planned.registry, planned.settings, planned.specs
+    if tui and not dry_run:
+        from voxline.tui.app import run_app
 
-    pm = get_plugin_manager()
-    registry = build_registry(pm)
-    for name in filter(None, (settings.backend, *settings.fallback)):
-        registry.backend(name)  # an unknown name fails before any work
-    if not dry_run:  # an output folder that cannot be written, too
-        from voxline.audio import check_writable
-
-        for folder in sorted({spec.output.parent for spec in specs}):
-            check_writable(folder)
+        return run_app(planned, force=force, metrics_port=metrics_port,
+                       metrics_textfile=metrics_textfile)
+    if not dry_run:
+        planned.check_writable()
     if dry_run:
         from voxline.plan import dry_run as plan
 
@@ -83,6 +66,59 @@ def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, metr
     else:
         click.echo(summary(report))
     return report.exit_code
+
+
+@dataclass
+class PlannedJob:
+    """A job's settings and inputs as the command line gives them, checked, with the plugin
+    manager and registry that will run it."""
+
+    pm: object
+    registry: object
+    settings: object
+    specs: list
+    output: Path
+    single_file: bool
+
+    def check_writable(self) -> None:
+        """An output folder that cannot be written fails before any work."""
+        from voxline.audio import check_writable
+
+        for folder in sorted({spec.output.parent for spec in self.specs}):
+            check_writable(folder)
+
+
+def plan_job(paths, output, recursive: bool, config, options: dict) -> PlannedJob:
+    """What `synth` (and the TUI) do before any work: settings from the config, environment
+    and `options` (synthesis_options' parameters), the inputs found and where each output
+    goes, and the backend names checked. Raises a VoxlineError a user can act on."""
+    from voxline.audio import FORMATS
+    from voxline.errors import UsageError
+    from voxline.job import plan_outputs
+    from voxline.pluginmanager import build_registry, get_plugin_manager
+    from voxline.settings import load_settings
+    from voxline.textio import find_inputs
+
+    options = dict(options)
+    out = Path(output)
+    suffix_format = next((f for f in FORMATS.values() if out.suffix.lower() == f.extension), None)
+    if options.get("fmt") is None and suffix_format is not None:
+        options["fmt"] = suffix_format.name
+    settings = load_settings(config, settings_overrides(options))
+    inputs = find_inputs(list(paths), recursive=recursive)
+    if not inputs:
+        raise UsageError(f"no .txt or .ssml files found in {', '.join(map(str, paths))}"
+                         + ("" if recursive else " (use -r to scan subfolders)"))
+    single = suffix_format is not None and not out.is_dir()
+    if single and len(inputs) > 1:
+        raise UsageError(f"{output} names one file but there are {len(inputs)} inputs; "
+                         "give a folder")
+    specs = plan_outputs(inputs, out, FORMATS[settings.format], single)
+    pm = get_plugin_manager()
+    registry = build_registry(pm)
+    for name in filter(None, (settings.backend, *settings.fallback)):
+        registry.backend(name)  # an unknown name fails before any work
+    return PlannedJob(pm, registry, settings, specs, out, single)
 
 
 def metrics_export(pm, port, textfile, quiet: bool):
