@@ -37,8 +37,9 @@ PANELS = (("stages", "Stages"), ("backends", "Backends"), ("gpu", "GPU"), ("log"
 
 
 class VoxlineApp(App[int]):
-    """The job monitor. `runner` None opens on the queue screen; `gpu_sampler` and `clock`
-    are injectable so tests and screenshots are repeatable."""
+    """The job monitor. `runner` None opens on the queue screen (unless `queue_first` is
+    False); `gpu_sampler` and `clock` are injectable so tests and screenshots are
+    repeatable."""
 
     CSS_PATH = "app.tcss"
     TITLE = "voxline"
@@ -65,7 +66,7 @@ class VoxlineApp(App[int]):
                  clock: Callable[[], float] = time.monotonic, gpu_interval_s: float = 1.0,
                  exit_when_done: bool = False, browse_root: Path | None = None,
                  config: str | None = None, metrics_port=None, metrics_textfile=None,
-                 force: bool = False, refresh_s: float = 0.25):
+                 force: bool = False, refresh_s: float = 0.25, queue_first: bool = True):
         super().__init__()
         self.runner = runner
         self.state = JobState(clock)
@@ -78,6 +79,7 @@ class VoxlineApp(App[int]):
         self.metrics = (metrics_port, metrics_textfile)
         self.force = force
         self.refresh_s = refresh_s
+        self.queue_first = queue_first
         self.show_gpu = True
         self._drawn = -1
         self._quitting = False
@@ -103,10 +105,10 @@ class VoxlineApp(App[int]):
         self.set_interval(self.refresh_s, self.refresh_panels)
         self.set_interval(self.gpu_interval_s, self.sample_gpu)
         self.refresh_panels(force=True)
-        if self.runner is None:
-            self.open_queue()
-        else:
+        if self.runner is not None:
             self.start_runner()
+        elif self.queue_first:
+            self.open_queue()
 
     @on(Tabs.TabActivated, "#panel-tabs")
     def tab_activated(self, event: Tabs.TabActivated) -> None:

@@ -144,7 +144,7 @@ class QueueScreen(Screen):
                                          if self.job_running else "Job settings")
                     yield from self._field("backend", Select(
                         [(name, name) for name in self.backends], allow_blank=True,
-                        value=self.defaults.get("backend") or Select.BLANK,
+                        value=self.defaults.get("backend") or Select.NULL,
                         prompt="by language"))
                     yield from self._field("voice", Input(self.defaults.get("voice") or "",
                                                           placeholder="default"))
@@ -190,7 +190,7 @@ class QueueScreen(Screen):
         backend = self.query_one("#field-backend", Select).value
         workers = text("workers")
         return {
-            "backend": None if backend is Select.BLANK else backend,
+            "backend": None if backend is Select.NULL else backend,
             "voice": text("voice"), "lang": text("lang"),
             "workers": int(workers) if workers else None,
             "fmt": self.query_one("#field-format", Select).value,
