@@ -22,10 +22,10 @@ class BackendsPanel(Vertical):
     def compose(self) -> ComposeResult:
         self.border_title = "Backends"
         table = DataTable(id="backends", cursor_type="none", zebra_stripes=False)
-        for label, key, width in (("backend", "name", 12), ("health", "health", 14),
+        for label, key, width in (("backend", "name", 14), ("health", "health", 22),
                                   ("done", "chunks", 5), ("cache", "cached", 5),
                                   ("retry", "retries", 5), ("fallb", "fallbacks", 5),
-                                  ("RTF", "rtf", 6), ("route", "route", 14)):
+                                  ("RTF", "rtf", 6), ("route", "route", 12)):
             table.add_column(label, key=key, width=width)
         yield table
 

@@ -39,9 +39,13 @@ class GpuDevice(Vertical):
     GpuDevice Sparkline { height: 1; }
     """
 
-    def __init__(self, index: int):
-        super().__init__(id=f"gpu-{index}")
-        self.index = index
+    def __init__(self, device: GpuSample, history: GpuHistory):
+        super().__init__(id=f"gpu-{device.index}")
+        self.index = device.index
+        self._latest = (device, history)
+
+    def on_mount(self) -> None:
+        self._draw()
 
     def compose(self) -> ComposeResult:
         yield Static(classes="gpu-line")
@@ -53,6 +57,12 @@ class GpuDevice(Vertical):
             yield Sparkline([], classes="util-spark", summary_function=max)
 
     def refresh_from(self, device: GpuSample, history: GpuHistory) -> None:
+        self._latest = (device, history)
+        if self.is_mounted:
+            self._draw()
+
+    def _draw(self) -> None:
+        device, history = self._latest
         self.query_one(".gpu-line", Static).update(describe(device))
         self.query_one(".mem-spark", Sparkline).data = history.memory_fractions(self.index)
         self.query_one(".util-spark", Sparkline).data = history.utilization_percents(self.index)
@@ -76,18 +86,16 @@ class GpuPanel(Vertical):
         none.display = not report.available
         if not report.available:
             none.update(f"GPU: {report.reason}")
-        shown = {child.index for child in self.query(GpuDevice)}
+        shown = {child.index: child for child in self.query(GpuDevice)}
         wanted = {device.index for device in report.devices}
-        for child in list(self.query(GpuDevice)):
-            if child.index not in wanted:
+        for index, child in shown.items():
+            if index not in wanted:
                 child.remove()
         for device in report.devices:
-            if device.index not in shown:
-                self.mount(GpuDevice(device.index), before="#gpu-admission")
-        for device in report.devices:
-            for child in self.query(GpuDevice):
-                if child.index == device.index and child.is_mounted and child.children:
-                    child.refresh_from(device, history)
+            if device.index in shown:
+                shown[device.index].refresh_from(device, history)
+            else:
+                self.mount(GpuDevice(device, history), before="#gpu-admission")
         waiting = [f"{row.name}: {row.health}" for row in state.backends.values()
                    if row.admission is not None]
         admission = self.query_one("#gpu-admission", Static)
