@@ -8,6 +8,8 @@
                                       the cache), same run
     python -m benchmarks memory       peak memory: --dry-run on 20 MB and 200 MB inputs, and
                                       a real 10-minute and 2-hour synthesis (eSpeak NG)
+    python -m benchmarks tui          50 files: `voxline synth -q` vs `voxline tui` in a real
+                                      terminal (tmux, 120x40), alternating, same run
 """
 
 from __future__ import annotations
@@ -198,15 +200,61 @@ def bench_memory(sizes_mb: list[int], hours: list[float]) -> dict:
     return {"benchmark": "memory", "rows": rows}
 
 
+def bench_tui(files: int, rounds: int) -> dict:
+    """The TUI's cost: the same job (default backends, no cache) as `synth -q` and as
+    `tui --exit-when-done` in a tmux terminal, alternating so both see the same machine."""
+    import os
+    import shlex
+    import shutil
+    import statistics
+
+    if shutil.which("tmux") is None:
+        raise SystemExit("the tui benchmark needs tmux (apt-get install tmux)")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "in"
+        folder.mkdir()
+        make_corpus(folder, files)
+        env = {**os.environ, "VOXLINE_STATE_DIR": str(Path(tmp) / "state")}
+        voxline = [sys.executable, "-m", "voxline.cli.main"]
+        for round_ in range(rounds):
+            for mode in ("synth", "tui"):
+                out = Path(tmp) / f"out-{mode}-{round_}"
+                common = [str(folder), "-o", str(out), "--no-cache"]
+                started = time.perf_counter()
+                if mode == "synth":
+                    subprocess.run([*voxline, "synth", *common, "-q"], env=env, check=True,
+                                   capture_output=True)
+                else:
+                    session = f"voxline-bench-{os.getpid()}-{round_}"
+                    command = shlex.join([*voxline, "tui", *common, "--exit-when-done"])
+                    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()
+                                       if k.startswith(("VOXLINE_", "PATH", "HOME")))
+                    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120",
+                                    "-y", "40", f"env {exports} TERM=xterm-256color "
+                                    f"{command}; tmux wait-for -S {session}"], check=True)
+                    subprocess.run(["tmux", "wait-for", session], check=True, timeout=3600)
+                wall = time.perf_counter() - started
+                written = len(list(out.glob("*.wav")))
+                if written != files:
+                    raise SystemExit(f"{mode} wrote {written} of {files} files")
+                rows.append({"mode": mode, "round": round_, "wall_s": round(wall, 3)})
+    median = {mode: statistics.median(r["wall_s"] for r in rows if r["mode"] == mode)
+              for mode in ("synth", "tui")}
+    return {"benchmark": "tui", "files": files, "rows": rows,
+            "median_wall_s": median, "tui_vs_synth": round(median["tui"] / median["synth"], 4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("name", choices=["workers", "server", "cache", "memory"], nargs="?",
+    parser.add_argument("name", choices=["workers", "server", "cache", "memory", "tui"], nargs="?",
                         default="workers")
     parser.add_argument("--sizes", default="20,200", help="memory: input sizes in MB")
     parser.add_argument("--hours", default="0.17,2", help="memory: hours of speech")
     parser.add_argument("--files", type=int, default=50)
     parser.add_argument("--chunks", type=int, default=80)
     parser.add_argument("--delay", type=float, default=0.2, help="server seconds per request")
+    parser.add_argument("--rounds", type=int, default=3, help="tui: runs of each side")
     parser.add_argument("--json", dest="json_path", help="also write the figures here")
     args = parser.parse_args()
     if args.name == "cache":
@@ -228,7 +276,15 @@ def main() -> None:
         for row in result["rows"]:
             print(f"{row['run']:>22} {row['wall_s']:>8} {row['peak_rss_mib']:>9} "
                   f"{row['chunks']:>8} {row['audio_h']:>8}")
-    if args.name in ("cache", "memory"):
+    elif args.name == "tui":
+        result = bench_tui(args.files, args.rounds)
+        print(f"{'round':>6} {'synth -q s':>11} {'tui s':>8}")
+        for round_ in range(args.rounds):
+            walls = {r["mode"]: r["wall_s"] for r in result["rows"] if r["round"] == round_}
+            print(f"{round_ + 1:>6} {walls['synth']:>11} {walls['tui']:>8}")
+        print(f"median: synth {result['median_wall_s']['synth']:.2f}s, tui "
+              f"{result['median_wall_s']['tui']:.2f}s, tui / synth = {result['tui_vs_synth']}")
+    if args.name in ("cache", "memory", "tui"):
         if args.json_path:
             Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")
         return

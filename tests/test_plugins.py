@@ -114,7 +114,8 @@ def test_event_hooks_see_the_whole_job(pm_with_tone, tmp_path):
 
 def test_import_voxline_is_light():
     code = ("import sys, voxline; heavy = [m for m in ('torch', 'textual', 'onnxruntime', "
-            "'numpy', 'wetext') if m in sys.modules]; print(','.join(heavy))")
+            "'numpy', 'wetext', 'prometheus_client', 'pynvml') if m in sys.modules]; "
+            "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
@@ -123,8 +124,8 @@ def test_help_loads_no_engine():
     code = ("import sys; from voxline.cli.main import main\n"
             "sys.argv = ['voxline', '--help']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print(','.join(m for m in ('numpy', 'onnxruntime', 'piper', 'wetext', 'torch') "
-            "if m in sys.modules), file=sys.stderr)")
+            "print(','.join(m for m in ('numpy', 'onnxruntime', 'piper', 'wetext', 'torch', "
+            "'textual', 'prometheus_client') if m in sys.modules), file=sys.stderr)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "Usage: voxline" in out.stdout
     assert out.stderr.strip() == ""

@@ -63,10 +63,10 @@ class VoxlineApp(App[int]):
 
     def __init__(self, runner: JobRunner | None = None, *,
                  gpu_sampler: Callable[[], gpu.GpuReport] = gpu.sample,
-                 clock: Callable[[], float] = time.monotonic, gpu_interval_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic, gpu_interval_s: float = 2.0,
                  exit_when_done: bool = False, browse_root: Path | None = None,
                  config: str | None = None, metrics_port=None, metrics_textfile=None,
-                 force: bool = False, refresh_s: float = 0.25, queue_first: bool = True):
+                 force: bool = False, refresh_s: float = 0.5, queue_first: bool = True):
         super().__init__()
         self.runner = runner
         self.state = JobState(clock)
@@ -84,6 +84,7 @@ class VoxlineApp(App[int]):
         self._drawn = -1
         self._quitting = False
         self._bridge: EventBridge | None = None
+        self._gpu_skipped = 0
 
     # -- layout ------------------------------------------------------------------------
 
@@ -160,8 +161,15 @@ class VoxlineApp(App[int]):
             self.exit(self.state.exit_code or EXIT_OK)
 
     def sample_gpu(self) -> None:
-        if self.show_gpu:
-            self._sample_gpu()
+        latest = self.gpu_history.latest
+        if not self.show_gpu:
+            return
+        # no driver now means none for this job: look again now and then, not every tick
+        if not latest.available and "not installed" in latest.reason:
+            self._gpu_skipped = (self._gpu_skipped + 1) % 15
+            if self._gpu_skipped:
+                return
+        self._sample_gpu()
 
     @work(thread=True, exclusive=True, group="gpu")
     def _sample_gpu(self) -> None:

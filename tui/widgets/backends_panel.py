@@ -6,9 +6,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable
 
 from ..state import JobState
+from .line_table import LineTable
 
 HEALTH_STYLES = {"ok": "green", "idle": "dim", "circuit open": "bold red", "probing": "yellow"}
 
@@ -16,37 +16,23 @@ HEALTH_STYLES = {"ok": "green", "idle": "dim", "circuit open": "bold red", "prob
 class BackendsPanel(Vertical):
     DEFAULT_CSS = """
     BackendsPanel { height: auto; border: round $primary; }
-    BackendsPanel DataTable { height: auto; }
+    BackendsPanel LineTable { height: auto; }
     """
 
     def compose(self) -> ComposeResult:
         self.border_title = "Backends"
-        table = DataTable(id="backends", cursor_type="none", zebra_stripes=False)
-        for label, key, width in (("backend", "name", 14), ("health", "health", 22),
-                                  ("done", "chunks", 5), ("cache", "cached", 5),
-                                  ("retry", "retries", 5), ("fallb", "fallbacks", 5),
-                                  ("RTF", "rtf", 6), ("route", "route", 12)):
-            table.add_column(label, key=key, width=width)
-        yield table
+        yield LineTable([("backend", 15), ("health", 24), ("done", 7), ("cache", 7),
+                         ("retry", 7), ("fallb", 7), ("RTF", 8), ("route", None)],
+                        id="backends")
 
     def refresh_from(self, state: JobState) -> None:
-        table = self.query_one("#backends", DataTable)
+        table = self.query_one("#backends", LineTable)
         for row in state.backends.values():
             health = row.health
             style = HEALTH_STYLES.get(health, "red" if health.startswith("failing")
                                       else "yellow" if health.startswith("waiting") else "")
-            cells = {
-                "name": row.name,
-                "health": Text(health, style=style),
-                "chunks": str(row.chunks),
-                "cached": str(row.cached),
-                "retries": str(row.retries),
-                "fallbacks": str(row.fallbacks),
-                "rtf": "-" if row.rtf is None else f"{row.rtf:.3f}",
-                "route": "" if row.choice is None else f"→ {row.choice}",
-            }
-            if row.name not in table.rows:
-                table.add_row(*cells.values(), key=row.name)
-            else:
-                for column, value in cells.items():
-                    table.update_cell(row.name, column, value)
+            table.set_row(row.name, (
+                row.name, Text(health, style=style), str(row.chunks), str(row.cached),
+                str(row.retries), str(row.fallbacks),
+                "-" if row.rtf is None else f"{row.rtf:.3f}",
+                "" if row.choice is None else f"→ {row.choice}"))

@@ -36,3 +36,11 @@ def seconds(value: float | None) -> str:
 
 def gib(n_bytes: int | None) -> str:
     return "?" if n_bytes is None else f"{n_bytes / 2**30:.1f}"
+
+
+def show(static, content, *, layout: bool = False) -> None:
+    """Update a Static only when its content changed; without a layout pass unless asked
+    (a layout pass re-renders the whole screen)."""
+    if getattr(static, "_voxline_shown", None) != content:
+        static._voxline_shown = content
+        static.update(content, layout=layout)

@@ -11,7 +11,7 @@ from textual.widgets import Sparkline, Static
 from voxline.gpu import GpuHistory, GpuSample
 
 from ..state import JobState
-from .format import gib
+from .format import gib, show
 
 
 def describe(device: GpuSample) -> Text:
@@ -34,6 +34,7 @@ def describe(device: GpuSample) -> Text:
 class GpuDevice(Vertical):
     DEFAULT_CSS = """
     GpuDevice { height: auto; }
+    GpuDevice .gpu-line { height: 1; }
     GpuDevice Horizontal { height: 1; }
     GpuDevice .spark-label { width: 6; color: $text-muted; }
     GpuDevice Sparkline { height: 1; }
@@ -63,7 +64,7 @@ class GpuDevice(Vertical):
 
     def _draw(self) -> None:
         device, history = self._latest
-        self.query_one(".gpu-line", Static).update(describe(device))
+        show(self.query_one(".gpu-line", Static), describe(device))
         self.query_one(".mem-spark", Sparkline).data = history.memory_fractions(self.index)
         self.query_one(".util-spark", Sparkline).data = history.utilization_percents(self.index)
 
@@ -85,7 +86,7 @@ class GpuPanel(Vertical):
         none = self.query_one("#gpu-none", Static)
         none.display = not report.available
         if not report.available:
-            none.update(f"GPU: {report.reason}")
+            show(none, f"GPU: {report.reason}", layout=True)
         shown = {child.index: child for child in self.query(GpuDevice)}
         wanted = {device.index for device in report.devices}
         for index, child in shown.items():
@@ -100,4 +101,4 @@ class GpuPanel(Vertical):
                    if row.admission is not None]
         admission = self.query_one("#gpu-admission", Static)
         admission.display = bool(waiting)
-        admission.update(Text("admission: " + "; ".join(waiting), style="yellow"))
+        show(admission, Text("admission: " + "; ".join(waiting), style="yellow"), layout=True)

@@ -7,10 +7,11 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from ..state import CANCELLED, DONE, FAILED, QUEUED, RESUMED, RUNNING, UP_TO_DATE, JobState
-from .format import bar, clock
+from .line_table import LineTable
+from .format import bar, clock, show
 
 STATE_STYLES = {QUEUED: "dim", RUNNING: "bold cyan", DONE: "green", RESUMED: "green",
                 UP_TO_DATE: "green dim", FAILED: "bold red", CANCELLED: "yellow"}
@@ -23,19 +24,14 @@ class JobPanel(Vertical):
     DEFAULT_CSS = """
     JobPanel { height: auto; max-height: 50%; border: round $primary; border-title-color: $text; }
     JobPanel #job-summary { height: 1; padding: 0 1; }
-    JobPanel DataTable { height: auto; max-height: 20; }
+    JobPanel #documents { max-height: 20; }
     """
 
     def compose(self) -> ComposeResult:
         self.border_title = "Job"
         yield Static(id="job-summary")
-        table = DataTable(id="documents", cursor_type="row", zebra_stripes=False)
-        table.add_column("file", key="file")
-        table.add_column("state", key="state", width=10)
-        table.add_column("progress", key="progress", width=18)
-        table.add_column("chunks", key="chunks", width=9)
-        table.add_column("audio s", key="audio", width=8)
-        yield table
+        yield LineTable([("file", None), ("state", 11), ("progress", 19), ("chunks", 10),
+                         ("audio s", 9)], cursor=True, id="documents")
 
     def refresh_from(self, state: JobState) -> None:
         counts = state.counts()
@@ -52,25 +48,16 @@ class JobPanel(Vertical):
             summary.append(f" · ETA {clock(eta)}")
         if state.phase == "paused":
             summary.append("  (p to resume)", style="dim")
-        self.query_one("#job-summary", Static).update(summary)
-        table = self.query_one("#documents", DataTable)
+        show(self.query_one("#job-summary", Static), summary)
+        documents = self.query_one("#documents", LineTable)
         for doc in state.documents.values():
-            cells = {
-                "file": Path(doc.source).name,
-                "state": Text(doc.state, style=STATE_STYLES.get(doc.state, "")),
-                "progress": bar(doc.fraction, style="red" if doc.state == FAILED else "green"),
-                "chunks": doc.chunks_label,
-                "audio": f"{doc.audio_s:.1f}",
-            }
-            if doc.source not in table.rows:
-                table.add_row(*cells.values(), key=doc.source)
-            else:
-                for column, value in cells.items():
-                    table.update_cell(doc.source, column, value)
+            documents.set_row(doc.source, (
+                Path(doc.source).name,
+                Text(doc.state, style=STATE_STYLES.get(doc.state, "")),
+                bar(doc.fraction, style="red" if doc.state == FAILED else "green"),
+                doc.chunks_label,
+                f"{doc.audio_s:.1f}",
+            ))
 
     def selected_source(self) -> str | None:
-        table = self.query_one("#documents", DataTable)
-        if not table.row_count:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return row_key.value
+        return self.query_one("#documents", LineTable).selected()
