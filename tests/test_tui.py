@@ -21,12 +21,15 @@ from conftest import SAMPLES, ToneBackend, wav_info
 NO_GPU = None  # the real NVML wrapper: this machine has no GPU, CI neither
 
 
-def _tone_job(pm, tmp_path, sentences=60, delay=0.04, files=1) -> PlannedJob:
+def _tone_job(pm, tmp_path, sentences=60, delay=0.04, files=1,
+              template="Sentence {i} of book {n}.") -> PlannedJob:
+    """A job on the tone backend; with the default template chunks repeat ("book zero." ends
+    many), "Line {i}." makes every chunk's text unique."""
     sources = []
     for n in range(files):
         src = tmp_path / "in" / f"book{n}.txt"
         src.parent.mkdir(exist_ok=True)
-        src.write_text(" ".join(f"Sentence {i} of book {n}." for i in range(sentences)),
+        src.write_text(" ".join(template.format(i=i, n=n) for i in range(sentences)),
                        encoding="utf-8")
         sources.append((src, None))
     settings = load_settings(overrides={"backend": "tone", "workers": 2}, env={})
@@ -78,7 +81,9 @@ def test_a_real_job_over_the_samples_runs_to_completion(tmp_path, private_cache)
 
 def test_pause_holds_the_job_resume_continues_cancel_leaves_it_resumable(
         pm_with_tone, tmp_path, private_cache):
-    planned = _tone_job(pm_with_tone, tmp_path)
+    # long enough to cancel; every chunk unique, so the rerun's cache hits are exactly the
+    # chunks finished before the cancel
+    planned = _tone_job(pm_with_tone, tmp_path, sentences=400, template="Line {i}.")
 
     async def run():
         app = VoxlineApp(JobRunner(planned))
@@ -97,7 +102,7 @@ def test_pause_holds_the_job_resume_continues_cancel_leaves_it_resumable(
             await pilot.press("c")
             await _until(pilot, lambda: state.phase == "cancelled")
             doc = next(iter(state.documents.values()))
-            assert doc.state == "cancelled" and 0 < doc.chunks_done < 60
+            assert doc.state == "cancelled" and 0 < doc.chunks_done < doc.chunks_total
             await pilot.press("q")  # nothing runs any more: no question asked
         assert app.return_value == 130
         return doc.chunks_done
@@ -113,7 +118,7 @@ def test_pause_holds_the_job_resume_continues_cancel_leaves_it_resumable(
 
 def test_quit_while_running_asks_first_and_then_cancels(pm_with_tone, tmp_path,
                                                         private_cache):
-    planned = _tone_job(pm_with_tone, tmp_path)
+    planned = _tone_job(pm_with_tone, tmp_path, sentences=400)  # still running at the end
 
     async def run():
         app = VoxlineApp(JobRunner(planned))
