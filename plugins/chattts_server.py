@@ -18,8 +18,8 @@ from xml.sax.saxutils import escape
 
 import voxline
 from voxline import Capabilities, Health, Router, SynthesisRequest, Voice
-from voxline.errors import BackendError
-from voxline.http import HttpBackend
+from voxline import BackendError
+from voxline import HttpBackend
 
 DEFAULT_VOICE = "zh_female_shanghai"
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import voxline
 from voxline import Audio, Capabilities, Health, HttpBackend, SynthesisRequest, Voice
-from voxline.errors import BackendError
+from voxline import BackendError
 
 ORPHEUS_VOICES = ("tara", "leah", "jess", "leo", "dan", "mia", "zac", "zoe")
 TOKEN = re.compile(r"<custom_token_(\d+)>")

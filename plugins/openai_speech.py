@@ -15,7 +15,7 @@ from typing import Any
 
 import voxline
 from voxline import Capabilities, Health, HttpBackend, SynthesisRequest, Voice
-from voxline.errors import BackendError
+from voxline import BackendError
 
 
 def _capabilities(options: Mapping[str, Any]) -> Capabilities:
