@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -20,25 +20,59 @@ from .normalize import Normalizer
 ENTRY_POINT_GROUP = "voxline"
 
 
-class PluginManager(pluggy.PluginManager):
-    """pluggy's manager, remembering the distribution version of each entry-point plugin."""
+_reporters: list[Callable[[str], None]] = []
 
-    def __init__(self) -> None:
+
+def on_plugin_problem(report: Callable[[str], None]) -> None:
+    """Have `report(message)` called for each broken third-party plugin that is skipped
+    (the CLI prints them as warnings)."""
+    _reporters.append(report)
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, remembering the distribution version of each entry-point plugin and
+    the problems of the plugins it skipped.
+
+    A third-party plugin that fails to load, misspells a hook, raises or registers something
+    unusable is skipped with a message naming it and the hook, and voxline works on with the
+    others; with `strict` (`--strict-plugins`, `VOXLINE_STRICT_PLUGINS=1`) it is a
+    `PluginError`. A broken built-in plugin is always an error.
+    """
+
+    def __init__(self, strict: bool = False) -> None:
         super().__init__("voxline")
         self.versions: dict[str, str] = {}
+        self.strict = strict
+        self.problems: list[str] = []
+
+    def problem(self, plugin_name: str, message: str) -> None:
+        """Skip a broken plugin, or raise when that is not allowed."""
+        from voxline.plugins import BUILTINS
+
+        if self.strict or plugin_name in BUILTINS:
+            raise PluginError(message)
+        self.problems.append(message)
+        for report in _reporters:
+            report(message)
 
 
-def get_plugin_manager(load_env: str | None = None) -> PluginManager:
+def strict_from_env(env: Mapping[str, str] | None = None) -> bool:
+    value = (os.environ if env is None else env).get("VOXLINE_STRICT_PLUGINS", "")
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def get_plugin_manager(load_env: str | None = None, strict: bool | None = None) -> PluginManager:
     """A plugin manager with voxline's hook specs, the built-in plugins and the installed
     third-party plugins (entry-point group `voxline`).
 
     `VOXLINE_LOAD_PLUGINS` (or `load_env`) is a comma-separated list of the third-party
-    plugins to load; empty loads none. Built-ins always load. A hook implementation whose name
-    matches no hook spec is a `PluginError`.
+    plugins to load; empty loads none. Built-ins always load. `strict` (default:
+    `VOXLINE_STRICT_PLUGINS`) makes a broken third-party plugin a `PluginError` instead of a
+    skipped plugin and a reported problem.
     """
     from voxline.plugins import BUILTINS
 
-    pm = PluginManager()
+    pm = PluginManager(strict_from_env() if strict is None else strict)
     pm.add_hookspecs(hookspecs)
     for module_name in BUILTINS:
         pm.register(importlib.import_module(module_name), name=module_name)
@@ -52,9 +86,11 @@ def get_plugin_manager(load_env: str | None = None) -> PluginManager:
             continue
         try:
             plugin = ep.load()
+            pm.register(plugin, name=ep.name)
         except Exception as exc:  # a broken plugin must name itself, not crash voxline
-            raise PluginError(f"plugin {ep.name!r} failed to load: {exc}") from exc
-        pm.register(plugin, name=ep.name)
+            pm.problem(ep.name, f"plugin {ep.name!r} failed to load: "
+                                f"{type(exc).__name__}: {exc}")
+            continue
         if ep.dist is not None:
             pm.versions[ep.name] = ep.dist.version
     check(pm)
@@ -62,11 +98,19 @@ def get_plugin_manager(load_env: str | None = None) -> PluginManager:
 
 
 def check(pm: pluggy.PluginManager) -> None:
-    """Fail loudly on a hook implementation with no matching spec (a misspelled hook)."""
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {pm.get_name(exc.plugin)!r}: {exc}") from exc
+    """A hook implementation with no matching spec (a misspelled hook) names its plugin: the
+    plugin is skipped, or with a strict manager it is a `PluginError`."""
+    while True:
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin)
+            message = f"plugin {name!r}: {exc}"
+            if not isinstance(pm, PluginManager):
+                raise PluginError(message) from exc
+            pm.problem(name, message)
+            pm.unregister(exc.plugin)
 
 
 @dataclass
@@ -120,7 +164,7 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
     """Call the discovery hooks one plugin at a time, so each registration is attributed."""
     registry = Registry()
 
-    def backend_register(plugin_name: str):
+    def backend_register(plugin_name: str, staged: list):
         def register(cls: type[Backend]) -> None:
             if not (isinstance(cls, type) and issubclass(cls, Backend)):
                 raise PluginError(
@@ -129,30 +173,36 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
             name = getattr(cls, "name", None)
             if not isinstance(name, str) or not name:
                 raise PluginError(f"plugin {plugin_name!r}: backend {cls.__name__} has no name")
-            if not isinstance(getattr(cls, "capabilities", None), Capabilities):
+            caps = getattr(cls, "capabilities", None)
+            if not isinstance(caps, Capabilities):
                 raise PluginError(
                     f"plugin {plugin_name!r}: backend {name!r} has no voxline.Capabilities"
                 )
+            wrong = capability_problems(caps)
+            if wrong:
+                raise PluginError(f"plugin {plugin_name!r}: backend {name!r} declares "
+                                  f"impossible capabilities: {'; '.join(wrong)}")
             key = f"backend:{name}"
-            if name in registry.backends:
+            if name in registry.backends or any(n == name for n, _ in staged):
                 raise PluginError(
-                    f"backend name {name!r} registered by both {registry.provided_by[key]!r} "
-                    f"and {plugin_name!r}"
+                    f"backend name {name!r} registered by both "
+                    f"{registry.provided_by.get(key, plugin_name)!r} and {plugin_name!r}"
                 )
-            registry.backends[name] = cls
-            registry.provided_by[key] = plugin_name
+            staged.append((name, cls))
 
         return register
 
-    def normalizer_register(plugin_name: str):
+    def normalizer_register(plugin_name: str, staged: list):
         def register(cls: type[Normalizer]) -> None:
             if not (isinstance(cls, type) and issubclass(cls, Normalizer)):
                 raise PluginError(
                     f"plugin {plugin_name!r} registered {cls!r}, which is not a voxline.Normalizer"
                 )
-            for language in cls.languages:
-                registry.normalizers[language] = cls
-                registry.provided_by[f"normalizer:{language}"] = plugin_name
+            languages = getattr(cls, "languages", None)
+            if not languages or not all(isinstance(x, str) and x for x in languages):
+                raise PluginError(f"plugin {plugin_name!r}: normalizer {cls.__name__} "
+                                  "declares no languages")
+            staged.append((None, cls))
 
         return register
 
@@ -163,15 +213,54 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
         # get_hookimpls() is in registration order: built-ins first, so a third-party
         # normalizer registered later replaces a built-in one for its languages.
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            staged: list = []  # a plugin's registrations count only if its hook succeeds
             try:
-                impl.function(register=make_register(impl.plugin_name))
-            except PluginError:
-                raise
+                returned = impl.function(register=make_register(impl.plugin_name, staged))
+                if returned is not None:
+                    raise PluginError(
+                        f"plugin {impl.plugin_name!r}: {hook_name} returned "
+                        f"{type(returned).__name__}; it should call register() for each class "
+                        "and return nothing")
             except Exception as exc:
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r} failed in {hook_name}: {exc}"
-                ) from exc
+                message = (str(exc) if isinstance(exc, PluginError) else
+                           f"plugin {impl.plugin_name!r} failed in {hook_name}: "
+                           f"{type(exc).__name__}: {exc}")
+                if not isinstance(pm, PluginManager):
+                    raise PluginError(message) from exc
+                pm.problem(impl.plugin_name, message)
+                continue
+            for name, cls in staged:
+                if name is not None:
+                    registry.backends[name] = cls
+                    registry.provided_by[f"backend:{name}"] = impl.plugin_name
+                else:
+                    for language in cls.languages:
+                        registry.normalizers[language] = cls
+                        registry.provided_by[f"normalizer:{language}"] = impl.plugin_name
     return registry
+
+
+CONTROLS = frozenset({"rate", "pitch", "volume"})
+
+
+def capability_problems(caps: Capabilities) -> list[str]:
+    """What makes a backend's declared capabilities impossible to honour."""
+    wrong = []
+    if not isinstance(caps.sample_rate_hz, int) or caps.sample_rate_hz <= 0:
+        wrong.append(f"sample_rate_hz {caps.sample_rate_hz!r} is not a positive integer")
+    if not caps.languages:
+        wrong.append("no languages: it could speak nothing")
+    if not isinstance(caps.budget_chars, int) or caps.budget_chars < 1:
+        wrong.append(f"budget_chars {caps.budget_chars!r} is not at least 1")
+    if caps.max_workers is not None and caps.max_workers < 1:
+        wrong.append(f"max_workers {caps.max_workers!r} is not at least 1")
+    unknown = set(caps.controls) - CONTROLS
+    if unknown:
+        wrong.append(f"unknown controls {sorted(unknown)} (known: rate, pitch, volume)")
+    stray = sorted({v.language for v in caps.voices} - set(caps.languages))
+    if stray:
+        wrong.append(f"voices for languages it does not list: {', '.join(stray)}")
+    return wrong
 
 
 def describe_plugins(pm: PluginManager) -> list[dict]:

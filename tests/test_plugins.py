@@ -33,23 +33,37 @@ def test_backends_json_lists_capabilities_and_health():
     assert "rate" in rows["espeak"]["controls"]
 
 
-def test_misspelled_hook_is_an_error_naming_the_plugin():
+@pytest.mark.parametrize("strict", [False, True], ids=["skipped", "strict"])
+def test_misspelled_hook_names_the_plugin_and_the_hook(strict):
     class Typo:
         @voxline.hookimpl
         def register_backend(self, register):  # missing "s"
             pass
 
-    pm = get_plugin_manager(load_env="")
+    pm = get_plugin_manager(load_env="", strict=strict)
     pm.register(Typo(), name="undo-typo")
-    with pytest.raises(PluginError, match="undo-typo"):
-        check(pm)
+    if strict:
+        with pytest.raises(PluginError, match="undo-typo.*register_backend"):
+            check(pm)
+        return
+    check(pm)
+    assert pm.get_plugin("undo-typo") is None  # skipped; the others work on
+    assert "undo-typo" in pm.problems[0] and "register_backend" in pm.problems[0]
+    assert "piper" in build_registry(pm).backends
 
 
-def test_backend_name_collision_names_both_plugins(pm_with_tone):
+@pytest.mark.parametrize("strict", [False, True], ids=["skipped", "strict"])
+def test_backend_name_collision_names_both_plugins(pm_with_tone, strict):
+    pm_with_tone.strict = strict
     pm_with_tone.register(TonePlugin(), name="undo-tone-again")
     try:
-        with pytest.raises(PluginError, match="'undo-tone'.*'undo-tone-again'"):
-            build_registry(pm_with_tone)
+        if strict:
+            with pytest.raises(PluginError, match="'undo-tone'.*'undo-tone-again'"):
+                build_registry(pm_with_tone)
+        else:
+            registry = build_registry(pm_with_tone)
+            assert registry.provided_by["backend:tone"] == "undo-tone"
+            assert "'undo-tone' and 'undo-tone-again'" in pm_with_tone.problems[0]
     finally:
         pm_with_tone.unregister(name="undo-tone-again")
 
@@ -60,7 +74,7 @@ def test_registering_something_that_is_not_a_backend_fails_clearly():
         def register_backends(self, register):
             register(object)
 
-    pm = get_plugin_manager(load_env="")
+    pm = get_plugin_manager(load_env="", strict=True)
     pm.register(Bad(), name="undo-bad")
     with pytest.raises(PluginError, match="undo-bad.*not a voxline.Backend"):
         build_registry(pm)

@@ -16,7 +16,10 @@ from . import cache_cmd, info, jobs_cmd, normalize_cmd, synth, tui_cmd
 @click.version_option(__version__, prog_name="voxline")
 @click.option("-v", "--verbose", count=True,
               help="Log to stderr: -v one line per server request, -vv debug.")
-def cli(verbose: int) -> None:
+@click.option("--strict-plugins", is_flag=True,
+              help="A broken third-party plugin is an error (exit 6) instead of a warning and "
+                   "a skipped plugin [env: VOXLINE_STRICT_PLUGINS=1].")
+def cli(verbose: int, strict_plugins: bool) -> None:
     """Turn long-form text into speech files.
 
     \b
@@ -57,10 +60,31 @@ def _add_plugin_commands() -> None:
     get_plugin_manager().hook.register_commands(cli=cli)
 
 
+def _report_plugin_problems(argv: list[str]) -> None:
+    """Broken plugins are warnings, each once per run; `--strict-plugins` (read here, before
+    the plugins that add commands are loaded) makes them errors."""
+    import os
+
+    from voxline.pluginmanager import on_plugin_problem
+
+    if "--strict-plugins" in argv:
+        os.environ["VOXLINE_STRICT_PLUGINS"] = "1"
+    seen: set[str] = set()
+
+    def warn(message: str) -> None:
+        if message not in seen:
+            seen.add(message)
+            click.echo(f"voxline: warning: {message} (plugin skipped; --strict-plugins makes "
+                       "this an error)", err=True)
+
+    on_plugin_problem(warn)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI, turning voxline errors into one-line messages and
     documented exit codes."""
     try:
+        _report_plugin_problems(sys.argv[1:] if argv is None else list(argv))
         _add_plugin_commands()
         code = cli.main(args=argv, prog_name="voxline", standalone_mode=False)
     except click.exceptions.Abort:
