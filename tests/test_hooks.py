@@ -119,3 +119,14 @@ def test_document_finished_and_warning_report_each_input(pm_with_tone, tmp_path,
     seen.clear()
     Pipeline(pm_with_tone, registry, settings).run(job)  # good.ssml is now up to date
     assert ("finished", None, True, "up to date") in seen
+
+
+SNIPPET = re.compile(r"<!-- from (\S+) -->\n```\w*\n(.*?)```", re.S)
+
+
+def test_the_tutorials_code_is_taken_from_files_that_tests_run():
+    snippets = SNIPPET.findall(DOC)
+    assert len(snippets) >= 6
+    for path, code in snippets:
+        source = (REPO / path).read_text(encoding="utf-8")
+        assert code in source, f"docs/plugins.md quotes {path}, which no longer has:\n{code}"

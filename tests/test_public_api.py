@@ -14,7 +14,7 @@ import voxline
 from conftest import REPO
 
 PLUGINS = sorted([*(REPO / "plugins").glob("*.py"), REPO / "pipeline" / "testing" / "tone.py",
-                  *(REPO / "samples").glob("plugin-example/**/*.py")])
+                  *(REPO / "samples").glob("plugin-example/src/**/*.py")])
 
 
 def private_uses(path: Path) -> list[str]:

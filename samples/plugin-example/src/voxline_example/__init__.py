@@ -1,0 +1,1 @@
+"""An example voxline plugin package: `cantonese` (a normalizer) and `command` (a backend)."""
