@@ -416,6 +416,10 @@ class Dispatcher:
         else:
             with limit:
                 produced = backend.synthesize(request)
+        if produced is not None and not isinstance(produced, Audio):
+            raise BackendError(f"backend {name!r} (plugin bug): synthesize returned "
+                               f"{type(produced).__name__}, not voxline.Audio",
+                               reason="wrong type")
         if produced is None or produced.sample_rate_hz <= 0 or produced.frames == 0:
             raise BackendError(f"backend {name!r} returned no audio", reason="no audio",
                                retryable=True)

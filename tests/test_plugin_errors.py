@@ -96,3 +96,26 @@ def test_strict_plugins_makes_the_first_problem_fatal(broken_site, how):
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("voxline: error: plugin ")
     assert b"Traceback" not in result.stderr
+
+
+def test_a_backend_returning_the_wrong_type_names_itself(voxline_pm, voxline_run):
+    import voxline
+    from voxline import Backend, Capabilities
+
+    class Wrong(Backend):
+        name = "wrong"
+        capabilities = Capabilities(sample_rate_hz=16000, languages=("en",))
+
+        def synthesize(self, request):
+            return b"RIFF...."  # bytes, not voxline.Audio
+
+    class Plugin:
+        @voxline.hookimpl
+        def register_backends(self, register):
+            register(Wrong)
+
+    voxline_pm.register(Plugin(), name="undo-wrong")
+    result = voxline_run("Some words.", backend="wrong", fallback="")
+    assert result.report.exit_code == 4
+    assert ("backend 'wrong' (plugin bug): synthesize returned bytes, not voxline.Audio"
+            in result.report.documents[0].error)
