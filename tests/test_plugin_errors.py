@@ -119,3 +119,30 @@ def test_a_backend_returning_the_wrong_type_names_itself(voxline_pm, voxline_run
     assert result.report.exit_code == 4
     assert ("backend 'wrong' (plugin bug): synthesize returned bytes, not voxline.Audio"
             in result.report.documents[0].error)
+
+
+def test_the_tui_log_shows_skipped_plugins(broken_site, tmp_path, private_cache, monkeypatch):
+    import asyncio
+
+    from voxline.cli.synth import plan_job
+    from voxline.tui.app import VoxlineApp
+    from voxline.tui.runner import JobRunner
+
+    monkeypatch.syspath_prepend(broken_site["PYTHONPATH"])
+    import importlib
+
+    importlib.invalidate_caches()
+    src = tmp_path / "a.txt"
+    src.write_text("Hello.", encoding="utf-8")
+    planned = plan_job([str(src)], str(tmp_path / "out"), False, None, {})
+
+    async def run():
+        app = VoxlineApp(JobRunner(planned))
+        async with app.run_test(size=(120, 40)) as pilot:
+            while app.state.phase != "done":
+                await pilot.pause(0.1)
+        return [line.text for line in app.state.log if line.level == "warning"]
+
+    warnings = asyncio.run(run())
+    assert len(warnings) == len(BROKEN)
+    assert any("'typo'" in w and "register_backend" in w for w in warnings)

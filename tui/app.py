@@ -130,6 +130,8 @@ class VoxlineApp(App[int]):
         self.runner.pm.register(self._bridge, name="voxline.tui")
         for spec in self.runner.pending:
             self.state.queue(str(spec.source), str(spec.output))
+        for message in getattr(self.runner.pm, "problems", ()):  # skipped broken plugins
+            self.state.add_log("warning", f"{message} (plugin skipped)")
         self.run_jobs()
 
     @work(thread=True, exclusive=True, name="job")
