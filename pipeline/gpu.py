@@ -139,3 +139,49 @@ class GpuHistory:
 
     def utilization_percents(self, index: int) -> list[float]:
         return list(self._utilization.get(index, ()))
+
+
+class GpuAdmission:
+    """Holds new GPU work while the device's memory use (device-wide, as NVML reports it,
+    not one process's share) is over `threshold`; the seeds advise 60 % to keep a shared card
+    from running out of memory. Local GPU backends call `wait()` before each batch and report
+    the waiting through `on_state` (the TUI shows it).
+
+    With no GPU there is nothing to protect: `wait()` returns at once.
+    """
+
+    def __init__(self, threshold: float = 0.6, device: int | None = None,
+                 sampler=None, poll_s: float = 0.5, on_state=None, sleep=None):
+        import time
+
+        self.threshold = threshold
+        self.device = device
+        self.sampler = sampler or sample
+        self.poll_s = poll_s
+        self.on_state = on_state or (lambda state: None)
+        self.sleep = sleep or time.sleep
+
+    def memory_fraction(self) -> float | None:
+        """The watched device's memory use (the fullest device when none is chosen)."""
+        report = self.sampler()
+        fractions = [d.memory_fraction for d in report.devices
+                     if d.memory_fraction is not None
+                     and (self.device is None or d.index == self.device)]
+        return max(fractions) if fractions else None
+
+    def wait(self, cancelled=lambda: False) -> float:
+        """Return when memory use is at or under the threshold (or `cancelled()` is true);
+        the seconds spent waiting."""
+        fraction = self.memory_fraction()
+        if fraction is None or fraction <= self.threshold:
+            return 0.0
+        self.on_state({"admission": "waiting", "gpu_memory_fraction": fraction,
+                       "threshold": self.threshold})
+        waited = 0.0
+        while fraction is not None and fraction > self.threshold and not cancelled():
+            self.sleep(self.poll_s)
+            waited += self.poll_s
+            fraction = self.memory_fraction()
+        self.on_state({"admission": "admitted", "gpu_memory_fraction": fraction,
+                       "threshold": self.threshold, "waited_s": waited})
+        return waited

@@ -131,3 +131,45 @@ def test_history_keeps_a_bounded_series_per_gpu():
     assert history.utilization_percents(1) == [41.0] * 3
     history.add(gpu.sample(FakeNvml(fail={"nvmlInit": pynvml.NVML_ERROR_DRIVER_NOT_LOADED})))
     assert not history.latest.available and history.memory_fractions(0) == [0.25] * 3
+
+
+class Memory:
+    """A sampler whose first device's memory use follows a script, one value per sample."""
+
+    def __init__(self, *used_gib):
+        self.used = list(used_gib)
+
+    def __call__(self):
+        used = self.used.pop(0) if len(self.used) > 1 else self.used[0]
+        return gpu.GpuReport(True, "1 NVIDIA GPU(s)", (
+            gpu.GpuSample(0, "NVIDIA A10", int(used * GiB), 24 * GiB, 50, 60),))
+
+
+def test_admission_lets_work_through_under_the_threshold():
+    states = []
+    admission = gpu.GpuAdmission(0.6, sampler=Memory(12.0), on_state=states.append,
+                                 sleep=lambda s: pytest.fail("should not wait"))
+    assert admission.wait() == 0.0 and states == []
+
+
+def test_admission_holds_work_while_memory_is_over_the_threshold():
+    states, slept = [], []
+    admission = gpu.GpuAdmission(0.6, sampler=Memory(20.0, 18.0, 15.0, 12.0), poll_s=0.5,
+                                 on_state=states.append, sleep=slept.append)
+    assert admission.wait() == 1.5 and slept == [0.5, 0.5, 0.5]
+    assert [s["admission"] for s in states] == ["waiting", "admitted"]
+    assert states[0]["gpu_memory_fraction"] == pytest.approx(20 / 24)
+    assert states[1]["gpu_memory_fraction"] == pytest.approx(0.5)
+
+
+def test_admission_gives_up_waiting_when_the_job_is_cancelled():
+    admission = gpu.GpuAdmission(0.6, sampler=Memory(23.0), sleep=lambda s: None)
+    calls = iter([False, False, True])
+    assert admission.wait(cancelled=lambda: next(calls)) == 1.0
+
+
+def test_admission_without_a_gpu_never_waits():
+    no_gpu = gpu.GpuAdmission(0.6, sampler=lambda: gpu.GpuReport(False, "no NVIDIA GPU"),
+                              sleep=lambda s: pytest.fail("should not wait"))
+    assert no_gpu.wait() == 0.0
+    assert gpu.GpuAdmission(0.6).wait() == 0.0  # this machine, through the real NVML
