@@ -9,6 +9,7 @@ metrics exporter, `voxline doctor` and GPU admission all read GPUs through `samp
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from types import ModuleType
@@ -152,8 +153,6 @@ class GpuAdmission:
 
     def __init__(self, threshold: float = 0.6, device: int | None = None,
                  sampler=None, poll_s: float = 0.5, on_state=None, sleep=None):
-        import time
-
         self.threshold = threshold
         self.device = device
         self.sampler = sampler or sample

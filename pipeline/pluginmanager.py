@@ -97,7 +97,7 @@ def get_plugin_manager(load_env: str | None = None, strict: bool | None = None) 
     return pm
 
 
-def check(pm: pluggy.PluginManager) -> None:
+def check(pm: PluginManager) -> None:
     """A hook implementation with no matching spec (a misspelled hook) names its plugin: the
     plugin is skipped, or with a strict manager it is a `PluginError`."""
     while True:
@@ -106,10 +106,7 @@ def check(pm: pluggy.PluginManager) -> None:
             return
         except pluggy.PluginValidationError as exc:
             name = pm.get_name(exc.plugin)
-            message = f"plugin {name!r}: {exc}"
-            if not isinstance(pm, PluginManager):
-                raise PluginError(message) from exc
-            pm.problem(name, message)
+            pm.problem(name, f"plugin {name!r}: {exc}")
             pm.unregister(exc.plugin)
 
 
@@ -160,7 +157,7 @@ class Registry:
             raise BackendError(f"unknown backend {name!r} (installed: {known})") from None
 
 
-def build_registry(pm: pluggy.PluginManager) -> Registry:
+def build_registry(pm: PluginManager) -> Registry:
     """Call the discovery hooks one plugin at a time, so each registration is attributed."""
     registry = Registry()
 
@@ -225,8 +222,6 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
                 message = (str(exc) if isinstance(exc, PluginError) else
                            f"plugin {impl.plugin_name!r} failed in {hook_name}: "
                            f"{type(exc).__name__}: {exc}")
-                if not isinstance(pm, PluginManager):
-                    raise PluginError(message) from exc
                 pm.problem(impl.plugin_name, message)
                 continue
             for name, cls in staged:

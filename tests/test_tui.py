@@ -18,9 +18,6 @@ from voxline.tui.screens import ConfirmScreen, DocumentScreen, QueueScreen
 
 from conftest import SAMPLES, ToneBackend, wav_info
 
-NO_GPU = None  # the real NVML wrapper: this machine has no GPU, CI neither
-
-
 def _tone_job(pm, tmp_path, sentences=60, delay=0.04, files=1,
               template="Sentence {i} of book {n}.") -> PlannedJob:
     """A job on the tone backend; with the default template chunks repeat ("book zero." ends

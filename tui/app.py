@@ -83,7 +83,6 @@ class VoxlineApp(App[int]):
         self.show_gpu = True
         self._drawn = -1
         self._quitting = False
-        self._bridge: EventBridge | None = None
         self._gpu_skipped = 0
 
     # -- layout ------------------------------------------------------------------------
@@ -126,8 +125,7 @@ class VoxlineApp(App[int]):
     # -- the job -----------------------------------------------------------------------
 
     def start_runner(self) -> None:
-        self._bridge = EventBridge(self.post_message)
-        self.runner.pm.register(self._bridge, name="voxline.tui")
+        self.runner.pm.register(EventBridge(self.post_message), name="voxline.tui")
         for spec in self.runner.pending:
             self.state.queue(str(spec.source), str(spec.output))
         for message in getattr(self.runner.pm, "problems", ()):  # skipped broken plugins
@@ -166,8 +164,8 @@ class VoxlineApp(App[int]):
         latest = self.gpu_history.latest
         if not self.show_gpu:
             return
-        # no driver now means none for this job: look again now and then, not every tick
-        if not latest.available and "not installed" in latest.reason:
+        # no GPU now is very likely none for this job: look again now and then, not every tick
+        if not latest.available:
             self._gpu_skipped = (self._gpu_skipped + 1) % 15
             if self._gpu_skipped:
                 return

@@ -61,5 +61,4 @@ class EventBridge:
 
     @voxline.hookimpl
     def job_finished(self, job, report):
-        self.post(m.JobFinished(report.exit_code, report.cancelled, report.interrupted,
-                                report.to_dict()))
+        self.post(m.JobFinished(report.exit_code, report.cancelled, report.interrupted))

@@ -122,7 +122,6 @@ class JobFinished(PipelineEvent):
     exit_code: int
     cancelled: bool
     interrupted: bool
-    summary: dict
 
     def apply(self, state):
         state.job_finished(self.exit_code, self.cancelled, self.interrupted)

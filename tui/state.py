@@ -40,7 +40,6 @@ class DocumentRow:
     source: str
     output: str | None = None
     state: str = QUEUED
-    status: str = "new"  # what the job manifest made of it: new, changed, resumed, redone
     chunks_total: int | None = None  # None until segmented (or while a large input streams)
     chunks_done: int = 0
     chunks_seen: int = 0
@@ -103,7 +102,6 @@ class BackendRow:
     fallbacks: int = 0
     breaker: str | None = None
     choice: str | None = None  # a router's current target
-    why: str | None = None
     admission: str | None = None  # a GPU backend waiting for memory
     gpu_memory_fraction: float | None = None
     last_failure: str | None = None
@@ -233,7 +231,7 @@ class JobState:
     def document_finished(self, source: str, output: str | None, ok: bool, status: str,
                           error: str | None, chunks: int, audio_s: float, cached: int) -> None:
         doc = self._document(source)
-        doc.output, doc.status, doc.error = output or doc.output, status, error
+        doc.output, doc.error = output or doc.output, error
         if status == "up to date":
             doc.state = UP_TO_DATE
             doc.chunks_total = doc.chunks_done = chunks
@@ -265,7 +263,7 @@ class JobState:
             row.breaker = state["breaker"]
             self.add_log("info", f"{backend}: circuit {state['breaker']}")
         if "choice" in state:
-            row.choice, row.why = state["choice"], state.get("why")
+            row.choice = state["choice"]
         if "admission" in state:
             row.admission = state["admission"]
             row.gpu_memory_fraction = state.get("gpu_memory_fraction")

@@ -12,6 +12,7 @@ installed, with no import (registered through the `pytest11` entry point).
 
 from __future__ import annotations
 
+import itertools
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,7 @@ def voxline_run(voxline_pm, tmp_path, monkeypatch):
 
     monkeypatch.setenv("VOXLINE_CACHE_DIR", str(tmp_path / "voxline-cache"))
     monkeypatch.setenv("VOXLINE_STATE_DIR", str(tmp_path / "voxline-state"))
-    runs = iter(range(1_000_000))
+    runs = itertools.count()
 
     def run(text: str | Path, *, backend_options: dict | None = None,
             **settings: Any) -> RunResult:

@@ -30,9 +30,6 @@ def millis(seconds: float | None) -> str:
     return f"{seconds * 1000:.0f}" if seconds < 10 else f"{seconds * 1000:.2e}"
 
 
-def seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}" if value < 1000 else f"{value:.0f}"
-
 
 def gib(n_bytes: int | None) -> str:
     return "?" if n_bytes is None else f"{n_bytes / 2**30:.1f}"

@@ -10,7 +10,6 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Size
-from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -34,13 +33,12 @@ class LineTable(ScrollView):
     LineTable:focus > .line-table--cursor { background: $primary 50%; }
     """
 
-    cursor_row = reactive(0, repaint=False)
-
     def __init__(self, columns: list[tuple[str, int | None]], *, cursor: bool = False,
                  **kwargs):
         super().__init__(**kwargs)
         self.can_focus = cursor
         self.cursor = cursor
+        self.cursor_row = 0
         self.columns = columns
         self.keys: list[str] = []
         self._cells: dict[str, tuple[Cell, ...]] = {}
