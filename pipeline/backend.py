@@ -73,6 +73,19 @@ class Backend:
         message a user can act on when that is not possible."""
         raise NotImplementedError
 
+    def synthesize_batch(self, requests: Sequence[SynthesisRequest]) -> list[Audio]:
+        """Speak several requests in one call; the audio in the same order. Backends whose
+        capabilities say `batches` override this with a real batched call (the pipeline
+        gathers concurrent chunks into lists of up to `preferred_batch_size()` or
+        `--batch-size`); the default speaks them one by one. Raising fails every request in
+        the list, and the pipeline retries each on its own terms."""
+        return [self.synthesize(request) for request in requests]
+
+    def preferred_batch_size(self) -> int:
+        """How many requests one `synthesize_batch` call should take when the user did not
+        say (`--batch-size`); a GPU backend may work it out from free memory."""
+        return 1
+
     def health(self) -> Health:
         """Say whether the backend can synthesize now. The default says yes."""
         return Health(ok=True)

@@ -26,6 +26,7 @@ from . import cache as cache_mod
 from . import manifest as manifest_mod
 from . import textio
 from .backend import Backend
+from .batching import BatchingBackend
 from .control import JobCancelled, JobControl
 from .errors import EXIT_INTERRUPTED, EXIT_OK, BackendError, InputError, VoxlineError
 from .models import Chunk, Document
@@ -35,6 +36,7 @@ from .prepare import PreparedInput, prepare_input
 from .resilience import Dispatcher, QualityGuard, RetryPolicy
 from .settings import Settings, default_workers
 
+MAX_AUTO_BATCH = 16  # the most a backend's own batch size choice is given room for
 STAGES = ("read", "ssml", "normalize", "segment", "synthesize", "resample", "concatenate")
 
 
@@ -161,6 +163,7 @@ class BackendPool:
         self._limits: dict[str, threading.BoundedSemaphore] = {}
         self._cores = default_workers()
         self._on_state = on_state
+        self._broken: dict[str, BackendError] = {}  # backends that failed to start
 
     # the BackendHost interface, offered to every instance
     def backend(self, name: str) -> Backend:
@@ -171,6 +174,8 @@ class BackendPool:
             self._on_state(name, dict(state))
 
     def get(self, name: str) -> Backend:
+        if name in self._broken:  # loading a model again for every chunk would not help
+            raise self._broken[name]
         cls = self._registry.backend(name)
         options = self._settings.backend_options(name)
         if self._registry.capabilities(name).thread_safe:
@@ -188,12 +193,24 @@ class BackendPool:
     def _make(self, cls: type[Backend], options: dict, threads: int) -> Backend:
         try:
             instance = cls(options, threads=threads)
+            instance.capabilities = self._registry.capabilities(cls.name)
+            instance.attach(self)
+        except BackendError as exc:
+            self._broken[cls.name] = exc
+            raise
         except VoxlineError:
             raise
         except Exception as exc:
-            raise BackendError(f"backend {cls.name!r} could not start: {exc}") from exc
-        instance.capabilities = self._registry.capabilities(cls.name)
-        instance.attach(self)
+            error = BackendError(f"backend {cls.name!r} could not start: {exc}")
+            self._broken[cls.name] = error
+            raise error from exc
+        if instance.capabilities.batches:
+            size = self._settings.batch_size or min(MAX_AUTO_BATCH,
+                                                    instance.preferred_batch_size())
+            instance = BatchingBackend(
+                instance, size,
+                on_batch=lambda n, name=cls.name: self.emit(name, {"batch": n}))
+            self.emit(cls.name, {"batch_size": instance.batch_size})
         self._all.append(instance)
         return instance
 
@@ -275,6 +292,10 @@ class Pipeline:
         self.pm.hook.stage_finished(document=document, stage="synthesize", duration_s=synth_s,
                                     chunk=chunk)
         rate = self.settings.sample_rate_hz
+        warning = served.quality_warning
+        if served.audio is not None and served.audio.notes:
+            notes = "; ".join(served.audio.notes)
+            warning = f"{warning}; {notes}" if warning else f"chunk {chunk.index + 1}: {notes}"
         if served.pcm is not None:  # from the cache: already what the output takes
             pcm = np.frombuffer(served.pcm, dtype=np.int16)
             resample_s = 0.0
@@ -295,7 +316,7 @@ class Pipeline:
         self.pm.hook.chunk_finished(document=document, chunk=chunk,
                                     audio_duration_s=len(pcm) / rate, backend=served.backend,
                                     cached=served.pcm is not None)
-        return _ChunkAudio(pcm, served.backend, synth_s, resample_s, served.quality_warning,
+        return _ChunkAudio(pcm, served.backend, synth_s, resample_s, warning,
                            served.key, served.pcm is not None)
 
     def _lookup(self, name: str, caps, chunk: Chunk, request) -> tuple[str, bytes | None]:
@@ -510,6 +531,18 @@ class Pipeline:
         self.jobs.begin(self._job_id, [(str(s.source), str(s.output)) for s in job.inputs],
                         dataclasses.asdict(self.settings), self._fingerprint)
 
+    def _batch_room(self) -> int:
+        """The largest batch any backend this job may use can take (0: none batches)."""
+        settings = self.settings
+        names = {settings.backend, *settings.fallback,
+                 *(target.partition(":")[0] for target in settings.routes.values()),
+                 (settings.voice or "").partition(":")[0]}
+        batching = [n for n in names if n in self.registry.backends
+                    and self.registry.capabilities(n).batches]
+        if not batching:
+            return 0
+        return settings.batch_size or MAX_AUTO_BATCH
+
     def run(self, job: Job, control: JobControl | None = None) -> JobReport:
         """Run `job`; `control` lets another thread pause, resume or cancel it."""
         settings = self.settings
@@ -537,9 +570,13 @@ class Pipeline:
             routes=settings.routes,
             lookup=self._lookup if self.store is not None else None,
         )
-        executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="voxline-synth")
+        # chunks waiting in a batching backend's queue hold a worker thread each: room for
+        # one batch being formed while the one before runs
+        batch_room = 2 * self._batch_room()
+        executor = ThreadPoolExecutor(settings.workers + batch_room,
+                                      thread_name_prefix="voxline-synth")
         window: deque[tuple[_DocState, Chunk, bool, Future]] = deque()
-        ahead = settings.workers * 4
+        ahead = settings.workers * 4 + batch_room
         pending = iter(enumerate(job.inputs))
         submitting: _DocState | None = None
         interrupted = cancelled = False

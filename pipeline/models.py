@@ -52,6 +52,8 @@ class Capabilities:
     - `controls`: which of `rate`, `pitch`, `volume` it applies itself; the pipeline translates
       the others (tempo and gain filters) or drops them with a warning.
     - `budget_chars`: the most characters it handles reliably in one call.
+    - `batches`: `synthesize_batch` does real batched work; the pipeline then gathers
+      concurrent chunks for it into lists (`--batch-size`, else the backend's preference).
     - `thread_safe`: one instance may serve several workers at once; otherwise the pipeline
       makes one instance per worker.
     - `max_workers`: a cap on concurrent calls (None: the job's `--workers`).
@@ -96,15 +98,18 @@ class Health:
 
 @dataclass(frozen=True, eq=False)
 class Audio:
-    """PCM samples with their rate and channel count; nothing else.
+    """PCM samples with their rate and channel count.
 
     `samples` is a numpy array of int16 or float32 (in [-1, 1]), shape (frames,) for mono or
-    (frames, channels).
+    (frames, channels). `notes` are what the backend had to change to produce it (characters
+    it cannot speak left out, a chunk split after a truncation, a CPU fallback); the pipeline
+    reports each as a warning on the chunk's document.
     """
 
     samples: "np.ndarray"
     sample_rate_hz: int
     channels: int = 1
+    notes: tuple[str, ...] = ()
 
     @property
     def frames(self) -> int:

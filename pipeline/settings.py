@@ -35,6 +35,8 @@ class Settings:
     voice: str | None = None          # force one voice ("name" or "backend:name")
     lang: str | None = None           # force one language instead of detecting per sentence
     workers: int = field(default_factory=default_workers)  # synthesis workers
+    # chunks per call to a batching backend (chattts-local); None: the backend chooses
+    batch_size: int | None = None
     sample_rate_hz: int = 16000       # output sample rate
     format: str = "wav"               # wav, flac, mp3, ogg, opus, m4a
     sentence_pause_s: float = 0.2     # silence between chunks within a paragraph
@@ -63,7 +65,8 @@ class Settings:
 # TOML [synth] key → (field, type)
 _SYNTH_KEYS = {
     "backend": ("backend", str), "voice": ("voice", str), "lang": ("lang", str),
-    "workers": ("workers", int), "sample_rate": ("sample_rate_hz", int),
+    "workers": ("workers", int), "batch_size": ("batch_size", int),
+    "sample_rate": ("sample_rate_hz", int),
     "format": ("format", str), "sentence_pause": ("sentence_pause_s", float),
     "paragraph_pause": ("paragraph_pause_s", float),
     "fallback": ("fallback", tuple), "retries": ("retries", int),
@@ -75,7 +78,8 @@ _SYNTH_KEYS = {
 }
 _ENV_KEYS = {
     "VOXLINE_BACKEND": "backend", "VOXLINE_VOICE": "voice", "VOXLINE_LANG": "lang",
-    "VOXLINE_WORKERS": "workers", "VOXLINE_SAMPLE_RATE": "sample_rate",
+    "VOXLINE_WORKERS": "workers", "VOXLINE_BATCH_SIZE": "batch_size",
+    "VOXLINE_SAMPLE_RATE": "sample_rate",
     "VOXLINE_FORMAT": "format", "VOXLINE_FALLBACK": "fallback", "VOXLINE_RETRIES": "retries",
     "VOXLINE_CACHE": "cache", "VOXLINE_CACHE_MAX": "cache_max",
     "VOXLINE_CACHE_TTL": "cache_ttl",
@@ -120,9 +124,12 @@ def load_settings(
     config: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    backend_overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Settings:
     """Settings from the config file, the environment and `overrides` (flags, by their
-    [synth] key names; None values are ignored), later sources winning."""
+    [synth] key names; None values are ignored), later sources winning.
+    `backend_overrides` are flags that set one backend's options (`--model-dir` sets
+    `[backends.chattts-local] model_dir`); None values are ignored there too."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     routes = dict(DEFAULT_ROUTES)
@@ -162,6 +169,11 @@ def load_settings(
                 raise UsageError(f"config file {path}: [backends.{name}] must be a table")
             backends[name] = dict(table)
 
+    for name, table in (backend_overrides or {}).items():
+        given = {k: v for k, v in table.items() if v is not None}
+        if given:
+            backends[name] = {**backends.get(name, {}), **given}
+
     for env_key, key in _ENV_KEYS.items():
         if env.get(env_key):
             values[key] = _coerce(env_key, env[env_key], _SYNTH_KEYS[key][1], "environment")
@@ -182,6 +194,8 @@ def validate(settings: Settings) -> None:
 
     if settings.workers < 1:
         raise UsageError(f"workers must be at least 1, got {settings.workers}")
+    if settings.batch_size is not None and not 1 <= settings.batch_size <= 256:
+        raise UsageError(f"batch size must be between 1 and 256, got {settings.batch_size}")
     if not 4000 <= settings.sample_rate_hz <= 192000:
         raise UsageError(f"sample rate {settings.sample_rate_hz} Hz is outside 4000–192000")
     if settings.format not in FORMATS:

@@ -9,4 +9,5 @@ BUILTINS = (
     "voxline.plugins.chattts_server",
     "voxline.plugins.openai_speech",
     "voxline.plugins.ollama_snac",
+    "voxline.plugins.chattts_local",
 )

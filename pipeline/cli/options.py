@@ -7,6 +7,7 @@ import click
 # option parameter name -> [synth] key in the settings
 _SETTINGS_KEYS = {
     "backend": "backend", "voice": "voice", "lang": "lang", "workers": "workers",
+    "batch_size": "batch_size",
     "sample_rate": "sample_rate", "fmt": "format", "fallback": "fallback",
     "retries": "retries", "quality_guard": "quality_guard", "cache": "cache",
     "cache_max": "cache_max", "cache_ttl": "cache_ttl",
@@ -22,6 +23,15 @@ def synthesis_options(fn):
                                     "detecting it per sentence."),
         click.option("--workers", "-w", type=int,
                      help="Synthesis workers running at once [default: CPU cores]."),
+        click.option("--batch-size", type=int,
+                     help="Chunks per call to a batching backend (chattts-local) "
+                          "[default: the backend's choice, from free GPU memory]."),
+        click.option("--model-dir", type=click.Path(file_okay=False),
+                     help="chattts-local: the folder holding ChatTTS's asset/ "
+                          "(also [backends.chattts-local] model_dir)."),
+        click.option("--speaker", metavar="SPEC",
+                     help="chattts-local: the voice, as seed:N, file:PATH, an embedding "
+                          "string, or random:PATH (sampled once, saved there, reused)."),
         click.option("--sample-rate", type=int, help="Output sample rate in Hz [default: 16000]."),
         click.option("--format", "fmt", type=click.Choice(
             ["wav", "flac", "mp3", "ogg", "opus", "m4a"]), help="Output format [default: wav]."),
@@ -60,6 +70,12 @@ def metrics_options(fn):
     return click.option("--metrics-port", metavar="[HOST:]PORT",
                         help="Serve Prometheus metrics on http://HOST:PORT/metrics while the "
                              "job runs [HOST default: 127.0.0.1].")(fn)
+
+
+def backend_overrides(params: dict) -> dict:
+    """Backend options given on the command line, by backend name."""
+    return {"chattts-local": {"model_dir": params.get("model_dir"),
+                              "speaker": params.get("speaker")}}
 
 
 def settings_overrides(params: dict) -> dict:

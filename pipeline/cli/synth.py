@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .options import metrics_options, settings_overrides, synthesis_options
+from .options import backend_overrides, metrics_options, settings_overrides, synthesis_options
 
 
 @click.command()
@@ -104,7 +104,8 @@ def plan_job(paths, output, recursive: bool, config, options: dict) -> PlannedJo
     suffix_format = next((f for f in FORMATS.values() if out.suffix.lower() == f.extension), None)
     if options.get("fmt") is None and suffix_format is not None:
         options["fmt"] = suffix_format.name
-    settings = load_settings(config, settings_overrides(options))
+    settings = load_settings(config, settings_overrides(options),
+                             backend_overrides=backend_overrides(options))
     inputs = find_inputs(list(paths), recursive=recursive)
     if not inputs:
         raise UsageError(f"no .txt or .ssml files found in {', '.join(map(str, paths))}"
