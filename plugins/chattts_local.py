@@ -120,6 +120,7 @@ def speakable(text: str, language: str) -> tuple[str, list[str]]:
                 out.append(" ")
     spoken = re.sub(r"\s+", " ", "".join(out))
     spoken = re.sub(r"\s*([，。、])\s*", r"\1", spoken)
+    spoken = re.sub(r"\s+([,.])", r"\1", spoken)
     spoken = re.sub(r"([，。、,.])(?:\s*[，。、,.])+", r"\1", spoken).strip(" ，,、")
     return spoken, dropped
 
@@ -505,8 +506,14 @@ class ChatTTSLocal(Backend):
             if self.device.type == "cuda":  # give the cached blocks back: NVML admission
                 self._torch.cuda.empty_cache()  # must see what others can really use
         hit = self._log.hits > hits
-        full = SAMPLES_PER_TOKEN * limit * 0.97
-        return [(wav, hit and len(wav) >= full) for wav in wavs]
+        # each text against its own budget: in a batch the call runs to the largest, and a
+        # text that had not ended by its own was going wrong there already
+        out = []
+        for wav, budget in zip(wavs, budgets):
+            own = SAMPLES_PER_TOKEN * budget
+            truncated = len(wav) >= 0.97 * own and (hit or budget < limit)
+            out.append((wav[:own], truncated))
+        return out
 
     def _speak(self, items: list[tuple[str, SynthesisRequest]], voice: str | None,
                depth: int) -> list[tuple[Any, int, int]]:

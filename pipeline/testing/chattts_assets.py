@@ -21,6 +21,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+VERSION = "1"  # bump when the folder this builds changes
+
 # the files ChatTTS's `check_all_assets` looks for, relative to the model folder
 ASSET_FILES = (
     "asset/Decoder.safetensors",
