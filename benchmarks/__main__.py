@@ -10,6 +10,9 @@
                                       a real 10-minute and 2-hour synthesis (eSpeak NG)
     python -m benchmarks tui          50 files: `voxline synth -q` vs `voxline tui` in a real
                                       terminal (tmux, 120x40), alternating, same run
+    python -m benchmarks chattts      chattts-local (needs the chattts extra): 16 chunks at
+                                      batch sizes 1, 4, 8, 16 on a full-size random-weight
+                                      model, chunks/s and RTF, same run
 """
 
 from __future__ import annotations
@@ -247,16 +250,32 @@ def bench_tui(files: int, rounds: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("name", choices=["workers", "server", "cache", "memory", "tui"], nargs="?",
+    parser.add_argument("name", choices=["workers", "server", "cache", "memory", "tui",
+                                         "chattts"], nargs="?",
                         default="workers")
     parser.add_argument("--sizes", default="20,200", help="memory: input sizes in MB")
     parser.add_argument("--hours", default="0.17,2", help="memory: hours of speech")
     parser.add_argument("--files", type=int, default=50)
-    parser.add_argument("--chunks", type=int, default=80)
+    parser.add_argument("--chunks", type=int, help="server: 80, chattts: 16")
     parser.add_argument("--delay", type=float, default=0.2, help="server seconds per request")
-    parser.add_argument("--rounds", type=int, default=3, help="tui: runs of each side")
+    parser.add_argument("--rounds", type=int, help="runs of each side (tui: 3, chattts: 1)")
+    parser.add_argument("--batch-sizes", default="1,4,8,16", help="chattts: batch sizes")
+    parser.add_argument("--tokens", type=int, default=200,
+                        help="chattts: audio tokens per chunk (46.875 a second)")
+    parser.add_argument("--layers", type=int, default=20, help="chattts: GPT layers")
+    parser.add_argument("--device", default="auto", help="chattts: auto, cpu, cuda:N")
     parser.add_argument("--json", dest="json_path", help="also write the figures here")
     args = parser.parse_args()
+    if args.name == "chattts":
+        from .chattts import bench_chattts, print_table
+
+        result = bench_chattts([int(x) for x in args.batch_sizes.split(",")],
+                               args.chunks or 16, args.tokens, args.layers, args.device,
+                               args.rounds or 1)
+        print_table(result)
+        if args.json_path:
+            Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")
+        return
     if args.name == "cache":
         result = bench_cache(args.files)
         print(f"{'run':>8} {'wall s':>8} {'job s':>7} {'written':>8} {'up to date':>11} "
@@ -277,6 +296,7 @@ def main() -> None:
             print(f"{row['run']:>22} {row['wall_s']:>8} {row['peak_rss_mib']:>9} "
                   f"{row['chunks']:>8} {row['audio_h']:>8}")
     elif args.name == "tui":
+        args.rounds = args.rounds or 3
         result = bench_tui(args.files, args.rounds)
         print(f"{'round':>6} {'synth -q s':>11} {'tui s':>8}")
         for round_ in range(args.rounds):
@@ -289,7 +309,7 @@ def main() -> None:
             Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")
         return
     if args.name == "server":
-        result = bench_server(args.chunks, args.delay)
+        result = bench_server(args.chunks or 80, args.delay)
         print(f"{'workers':>8} {'chunks':>7} {'job s':>7} {'ideal s':>8} {'process s':>10} "
               f"{'in flight':>10}")
         for row, ideal in zip(result["rows"], result["ideal_s"]):

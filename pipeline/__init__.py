@@ -33,6 +33,8 @@ from .models import (  # noqa: E402
     SynthesisRequest,
     Voice,
 )
+from .gpu import GpuAdmission, GpuReport, GpuSample  # noqa: E402
+from .gpu import sample as sample_gpus  # noqa: E402
 from .http import HttpBackend  # noqa: E402
 from .normalize import Normalizer  # noqa: E402
 
@@ -46,6 +48,9 @@ __all__ = [
     "Capabilities",
     "Chunk",
     "Document",
+    "GpuAdmission",
+    "GpuReport",
+    "GpuSample",
     "Health",
     "HttpBackend",
     "InputError",
@@ -58,6 +63,7 @@ __all__ = [
     "Sentence",
     "SynthesisRequest",
     "UsageError",
+    "sample_gpus",
     "Voice",
     "VoxlineError",
 ]

@@ -22,13 +22,14 @@ Options under `[backends.chattts-local]` (the flags `--model-dir`, `--speaker` a
 - `check_hashes`: compare the weights with the released files' SHA-256 [default true];
   set false for fine-tuned weights.
 - `max_new_token`: the most audio tokens one chunk may take [default 2048].
+- `split_on_truncation`: speak a chunk that ran into its token limit again in two halves
+  [default true].
 - `compile`: torch.compile the GPT on CUDA [default false].
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
@@ -277,7 +278,8 @@ class _TruncationLog(logging.Handler):
 
 def _options(options: Mapping[str, Any]) -> dict[str, Any]:
     known = {"model_dir", "speaker", "seed", "device", "gpu_memory_threshold", "temperature",
-             "top_p", "top_k", "check_hashes", "max_new_token", "compile", "budget_chars"}
+             "top_p", "top_k", "check_hashes", "max_new_token", "compile", "budget_chars",
+             "split_on_truncation"}
     unknown = set(options) - known
     if unknown:
         raise BackendError(f"chattts-local: unknown option(s) {', '.join(sorted(unknown))}",
@@ -369,9 +371,7 @@ class ChatTTSLocal(Backend):
         self.chat = chat
         self._admission = None
         if self.device.type == "cuda":
-            from voxline.gpu import GpuAdmission
-
-            self._admission = GpuAdmission(
+            self._admission = voxline.GpuAdmission(
                 float(self.options.get("gpu_memory_threshold", 0.6)),
                 device=self._nvml_index,
                 on_state=lambda state: self.host.emit(self.name, state))
@@ -388,9 +388,7 @@ class ChatTTSLocal(Backend):
             if wanted.startswith("cuda"):
                 raise BackendError(f"chattts-local: device {wanted!r} asked for, but torch "
                                    "sees no CUDA GPU")
-            from voxline.gpu import sample
-
-            reason = sample().reason
+            reason = voxline.sample_gpus().reason
             return torch.device("cpu"), (f"chattts-local runs on the CPU ({reason}; torch "
                                          "sees no CUDA GPU): expect it to be slow")
         if wanted.startswith("cuda:"):
@@ -529,7 +527,8 @@ class ChatTTSLocal(Backend):
         out: list[list[Any]] = [[wav, 0, int(truncated)] for wav, truncated in produced]
         split = []  # (item, its two halves)
         for i, (_, _, truncated) in enumerate(out):
-            pieces = halves(items[i][0]) if truncated and depth < MAX_SPLITS else None
+            pieces = (halves(items[i][0]) if truncated and depth < MAX_SPLITS
+                      and self.options.get("split_on_truncation", True) else None)
             if pieces is not None:
                 split.append((i, pieces))
         if split:
@@ -558,14 +557,12 @@ class ChatTTSLocal(Backend):
         logging.getLogger("voxline.chattts").removeHandler(self._log)
 
 
-def pick_gpu(torch) -> tuple[int, int]:
+def pick_gpu(torch, sampler=None) -> tuple[int, int]:
     """The CUDA device with the most free memory and its free bytes. Free memory is the
     device-wide figure (NVML, or the driver's own when CUDA_VISIBLE_DEVICES renumbers the
     devices), which counts other processes, not torch's view of its own reservations."""
-    from voxline.gpu import sample
-
     if not os.environ.get("CUDA_VISIBLE_DEVICES"):
-        report = sample()
+        report = (sampler or voxline.sample_gpus)()
         frees = [(d.memory_total_bytes - d.memory_used_bytes, d.index) for d in report.devices
                  if d.memory_total_bytes is not None and d.memory_used_bytes is not None
                  and d.index < torch.cuda.device_count()]

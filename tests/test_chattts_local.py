@@ -298,13 +298,12 @@ def test_no_gpu_means_the_cpu_with_a_note(backend):
 
 
 def test_the_gpu_with_most_free_memory_device_wide_is_picked(monkeypatch):
-    from voxline.gpu import GpuReport, GpuSample
+    from voxline import GpuReport, GpuSample
 
     gib = 2**30
     report = GpuReport(True, "2 NVIDIA GPU(s)", (
         GpuSample(0, "A10", 20 * gib, 24 * gib, 90, 60),   # another process fills it
         GpuSample(1, "A10", 3 * gib, 24 * gib, 5, 40)))
-    monkeypatch.setattr("voxline.gpu.sample", lambda nvml=None: report)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
 
     class Cuda:
@@ -319,11 +318,11 @@ def test_the_gpu_with_most_free_memory_device_wide_is_picked(monkeypatch):
     class Torch:
         cuda = Cuda
 
-    assert ct.pick_gpu(Torch) == (1, 21 * gib)
+    assert ct.pick_gpu(Torch, sampler=lambda: report) == (1, 21 * gib)
 
 
 def test_batches_wait_for_gpu_memory_and_say_so(backend, monkeypatch):
-    from voxline.gpu import GpuAdmission, GpuReport, GpuSample
+    from voxline import GpuAdmission, GpuReport, GpuSample
 
     gib = 2**30
     readings = iter([0.9, 0.8, 0.5])

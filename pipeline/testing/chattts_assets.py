@@ -94,7 +94,6 @@ def build(folder: Path | str, layers: int = 2, seed: int = 0, stops: bool = Fals
     from ChatTTS.model import DVAE, Embed
 
     folder = Path(folder)
-    asset = folder / "asset"
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     (partial / "asset" / "gpt").mkdir(parents=True)
