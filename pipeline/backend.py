@@ -78,7 +78,8 @@ class Backend:
         capabilities say `batches` override this with a real batched call (the pipeline
         gathers concurrent chunks into lists of up to `preferred_batch_size()` or
         `--batch-size`); the default speaks them one by one. Raising fails every request in
-        the list, and the pipeline retries each on its own terms."""
+        the list, and the pipeline retries each on its own terms; a `BackendError` in the
+        list in place of a request's audio fails that request alone."""
         return [self.synthesize(request) for request in requests]
 
     def preferred_batch_size(self) -> int:

@@ -89,7 +89,10 @@ class BatchingBackend:
                     future.set_exception(exc)
                 continue
             for (_, future), audio in zip(batch, produced):
-                future.set_result(audio)
+                if isinstance(audio, BaseException):  # that request failed on its own
+                    future.set_exception(audio)
+                else:
+                    future.set_result(audio)
 
     def close(self) -> None:
         with self._wake:

@@ -335,7 +335,7 @@ class Pipeline:
             prosody=(chunk.prosody.rate, chunk.prosody.pitch, chunk.prosody.volume_db),
             controls=caps.controls,
             normalizer=f"{normalizer.name}:{normalizer.version}" if normalizer else "none",
-            sample_rate_hz=self.settings.sample_rate_hz)
+            sample_rate_hz=self.settings.sample_rate_hz, breaks=request.breaks)
         return key
 
     # -- main thread -------------------------------------------------------------------

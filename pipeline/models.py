@@ -61,6 +61,10 @@ class Capabilities:
       `--backend`, `--voice`, `[routes]` or SSML), never picked on their own.
     - `deterministic`: the same request always gives the same audio, so retrying a request
       whose audio was too short cannot help.
+    - `inline_breaks_s`: SSML `<break>`s up to this long stay inside a chunk and reach the
+      backend as `SynthesisRequest.breaks`, for engines whose own pause tokens flow better
+      than a cut and inserted silence (ChatTTS's `[uv_break]`). Longer pauses, paragraph
+      ends and chunk boundaries are always exact inserted silence. 0: never.
     """
 
     sample_rate_hz: int
@@ -76,6 +80,7 @@ class Capabilities:
     max_workers: int | None = None
     network: bool = False
     deterministic: bool = False
+    inline_breaks_s: float = 0.0
 
     def default_voice(self, language: str) -> str | None:
         for voice in self.voices:
@@ -122,12 +127,14 @@ class Audio:
 
 @dataclass(frozen=True)
 class SynthesisRequest:
-    """What a backend is asked to speak."""
+    """What a backend is asked to speak. `breaks` are short pauses inside the text, as
+    (character offset into `text`, seconds), for backends that take them (`inline_breaks_s`)."""
 
     text: str
     language: str
     voice: str | None = None
     prosody: Prosody = field(default_factory=Prosody)
+    breaks: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -172,9 +179,10 @@ class Chunk:
     pause_after_s: float
     span: tuple[int, int]
     source_text: str
+    breaks: tuple[tuple[int, float], ...] = ()  # pauses kept inside: (offset in text, s)
 
     def request(self, prosody: Prosody | None = None) -> SynthesisRequest:
         """This chunk as a backend request, with `prosody` in place of the chunk's own (the
         part of it the backend applies itself) when given."""
         return SynthesisRequest(self.text, self.language, self.voice,
-                                self.prosody if prosody is None else prosody)
+                                self.prosody if prosody is None else prosody, self.breaks)

@@ -103,7 +103,8 @@ def _plan_chunks(pipeline, store, doc: PlannedDocument, prepared) -> None:
         if store is not None:
             caps = pipeline.registry.capabilities(chunk.backend)
             request = SynthesisRequest(chunk.text, chunk.language, chunk.voice,
-                                       native_prosody(chunk.prosody, caps))
+                                       native_prosody(chunk.prosody, caps),
+                                       chunk.breaks if caps.inline_breaks_s else ())
             size = store.size(pipeline._key(chunk.backend, caps, chunk, request))
         if size is not None:
             doc.cached += 1

@@ -261,7 +261,9 @@ def prepare(document: Document, settings: Settings, registry: Registry,
     started = clock()
     budgets = {name: registry.capabilities(name).budget_chars
                for name in {s.backend for s in sentences}}
-    chunks = segment.pack_chunks(sentences, budgets, settings.sentence_pause_s)
+    inline = {name: registry.capabilities(name).inline_breaks_s for name in budgets}
+    chunks = segment.pack_chunks(sentences, budgets, settings.sentence_pause_s, inline,
+                                 settings.paragraph_pause_s)
     stage_s["segment"] += clock() - started
     return Prepared(document, chunks, leading_pause, list(cleaned.warnings), stage_s)
 

@@ -353,7 +353,8 @@ class Dispatcher:
         voice = chunk.voice if name == chunk.backend else fallback_voice(name, caps, chunk,
                                                                          self._routes)
         request = SynthesisRequest(chunk.text, chunk.language, voice,
-                                   native_prosody(chunk.prosody, caps))
+                                   native_prosody(chunk.prosody, caps),
+                                   chunk.breaks if caps.inline_breaks_s else ())
         key = None
         if self._lookup is not None:
             key, pcm = self._lookup(name, caps, chunk, request)

@@ -111,11 +111,15 @@ def joiner(left: str, right: str) -> str:
 
 
 def pack_chunks(
-    sentences: list[Sentence], budgets: dict[str, int], sentence_pause_s: float
+    sentences: list[Sentence], budgets: dict[str, int], sentence_pause_s: float,
+    inline_breaks: dict[str, float] | None = None, paragraph_pause_s: float = 0.6,
 ) -> list[Chunk]:
     """Merge consecutive sentences that go to the same backend, voice, language and
     delivery, up to that backend's budget. A sentence with a pause after it (a break, a
-    paragraph end) ends its chunk."""
+    paragraph end) ends its chunk, except a break no longer than the backend's
+    `inline_breaks` (and shorter than a paragraph pause): that one stays inside the chunk as
+    a (offset, seconds) entry of `Chunk.breaks`."""
+    inline_breaks = inline_breaks or {}
     chunks: list[Chunk] = []
     current: list[Sentence] = []
 
@@ -124,7 +128,10 @@ def pack_chunks(
             return
         first, last = current[0], current[-1]
         text = first.text
-        for sentence in current[1:]:
+        breaks = []
+        for before, sentence in zip(current, current[1:]):
+            if before.pause_after_s:
+                breaks.append((len(text), before.pause_after_s))
             text += joiner(text, sentence.text) + sentence.text
         chunks.append(Chunk(
             index=len(chunks), text=text, language=first.language, backend=first.backend,
@@ -132,6 +139,7 @@ def pack_chunks(
             pause_after_s=last.pause_after_s or sentence_pause_s,
             span=(first.span[0], last.span[1]),
             source_text=" ".join(s.source_text for s in current),
+            breaks=tuple(breaks),
         ))
         current.clear()
 
@@ -148,7 +156,10 @@ def pack_chunks(
                 same = (head.backend, head.voice, head.language, head.prosody) == (
                     part.backend, part.voice, part.language, part.prosody)
                 length = sum(len(s.text) + 1 for s in current) + len(part.text)
-                if not same or head.pause_after_s or length > budget:
+                inline = inline_breaks.get(head.backend, 0.0)
+                kept = (0 < head.pause_after_s <= inline
+                        and head.pause_after_s < paragraph_pause_s)
+                if not same or (head.pause_after_s and not kept) or length > budget:
                     flush()
             current.append(part)
     flush()

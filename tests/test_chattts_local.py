@@ -294,7 +294,7 @@ def test_no_model_dir_and_altered_weights_are_clear_errors(model_dir, tmp_path):
 
 def test_no_gpu_means_the_cpu_with_a_note(backend):
     assert backend.device.type == "cpu"
-    assert backend.preferred_batch_size() == 4
+    assert backend.preferred_batch_size() == 16
 
 
 def test_the_gpu_with_most_free_memory_device_wide_is_picked(monkeypatch):
@@ -349,3 +349,55 @@ def test_batches_wait_for_gpu_memory_and_say_so(backend, monkeypatch):
     name, state = emitted[0]
     assert name == "chattts-local" and state["threshold"] == 0.6
     assert state["gpu_memory_fraction"] == pytest.approx(0.9)
+
+
+# -- SSML breaks ----------------------------------------------------------------------------
+
+
+def test_short_breaks_stay_inside_the_chunk_as_chattts_pause_tokens(model_dir, voxline_pm,
+                                                                    voxline_run, tmp_path):
+    calls = []
+
+    class Listener:
+        @voxline.hookimpl
+        def chunk_started(self, document, chunk):
+            calls.append(chunk)
+
+    voxline_pm.register(Listener(), name="listener")
+    source = tmp_path / "breaks.ssml"
+    source.write_text('<speak>你好<break time="200ms"/>世界。<break strength="weak"/>'
+                      '我们走吧。<break time="1s"/>再见。</speak>', encoding="utf-8")
+    options = {"chattts-local": {"model_dir": str(model_dir), "check_hashes": False,
+                                 "split_on_truncation": False}}
+    result = voxline_run(source, backend="chattts-local", backend_options=options)
+    assert result.report.exit_code == 0
+    first, second = calls
+    assert first.text == "你好世界。我们走吧。" and first.breaks == ((2, 0.2), (5, 0.25))
+    assert second.text == "再见。" and first.pause_after_s == pytest.approx(1.0)
+    assert ct.with_breaks(first.text, first.breaks, "zh")[0] == \
+        "你好[uv_break]世界。[uv_break]我们走吧。"
+    # the 1 s break is exact silence between the two chunks' audio
+    samples = result.samples.astype(np.int32)
+    budget1 = budget_s("你好世界。我们走吧。", "zh")
+    gap = samples[int((budget1 + 0.05) * 16000):int((budget1 + 0.95) * 16000)]
+    assert np.all(gap == 0)
+
+
+def test_breaks_change_the_cache_key_only_when_there_are_some():
+    from voxline.cache import chunk_key
+
+    base = dict(text="你好世界。", language="zh", backend="b", backend_version="1", voice=None,
+                options={}, prosody=(1.0, 1.0, 0.0), controls=frozenset(), normalizer="n",
+                sample_rate_hz=16000)
+    assert chunk_key(**base) == chunk_key(**base, breaks=())
+    assert chunk_key(**base) != chunk_key(**base, breaks=((2, 0.2),))
+
+
+def test_a_chunk_with_nothing_chattts_speaks_fails_alone_and_falls_back(model_dir,
+                                                                         voxline_run):
+    options = {"chattts-local": {"model_dir": str(model_dir), "check_hashes": False}}
+    result = voxline_run("第一句话。\n\nΩΩΩ\n\n第三句话。", backend="chattts-local",
+                         fallback="espeak", lang="zh", batch_size=3, workers=1,
+                         backend_options=options)
+    assert result.report.exit_code == 0, result.report.documents[0].error
+    assert result.report.documents[0].backends == {"chattts-local": 2, "espeak": 1}

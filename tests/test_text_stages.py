@@ -116,3 +116,22 @@ def test_language_per_sentence(sentence, language):
 ])
 def test_canonical_language(code, canonical):
     assert langdetect.canonical_language(code) == canonical
+
+
+def test_short_breaks_stay_inside_a_chunk_only_for_backends_that_take_them():
+    from voxline import Sentence
+    from voxline.segment import pack_chunks
+
+    def sentence(text, pause):
+        return Sentence(text=text, source_text=text, span=(0, len(text)), language="zh",
+                        backend="b", pause_after_s=pause)
+
+    sentences = [sentence("你好", 0.2), sentence("世界。", 0.6), sentence("再见。", 0.0)]
+    cut = pack_chunks(sentences, {"b": 100}, 0.2)
+    assert [c.text for c in cut] == ["你好", "世界。", "再见。"]
+    assert all(c.breaks == () for c in cut)
+    kept = pack_chunks(sentences, {"b": 100}, 0.2, {"b": 0.3}, paragraph_pause_s=0.6)
+    assert [(c.text, c.breaks, c.pause_after_s) for c in kept] == [
+        ("你好世界。", ((2, 0.2),), 0.6), ("再见。", (), 0.2)]
+    # a paragraph's pause is never kept inside, however long the backend's limit
+    assert len(pack_chunks(sentences, {"b": 100}, 0.2, {"b": 5.0}, 0.6)) == 2
