@@ -14,27 +14,16 @@ Needs the `chattts` extra. Nothing here is imported by voxline itself.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
-VERSION = "1"  # bump when the folder this builds changes
-
 # the files ChatTTS's `check_all_assets` looks for, relative to the model folder
-ASSET_FILES = (
-    "asset/Decoder.safetensors",
-    "asset/DVAE.safetensors",
-    "asset/Embed.safetensors",
-    "asset/Vocos.safetensors",
-    "asset/gpt/config.json",
-    "asset/gpt/model.safetensors",
-    "asset/tokenizer/special_tokens_map.json",
-    "asset/tokenizer/tokenizer_config.json",
-    "asset/tokenizer/tokenizer.json",
-)
+from voxline.plugins.chattts_local import ASSET_FILES
+
+VERSION = "1"  # bump when the folder this builds changes
 
 # ChatTTS's control tokens. Those from [break_0] on are the refine step's own and are stripped
 # from its output by id (`ids < break_0`), so they come last, as in the released tokenizer.
@@ -155,12 +144,9 @@ def build(folder: Path | str, layers: int = 2, seed: int = 0, stops: bool = Fals
 
 def sha256_map(folder: Path | str) -> dict[str, str]:
     """The `Chat.sha256_map` entries for the files in `folder` (keys as ChatTTS spells them)."""
-    folder = Path(folder)
-    result = {}
-    for name in ASSET_FILES:
-        key = "sha256_" + name.replace("/", "_").replace(".", "_")
-        result[key] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
-    return result
+    from voxline.plugins.chattts_local import _hash_key, _sha256
+
+    return {_hash_key(name): _sha256(Path(folder) / name) for name in ASSET_FILES}
 
 
 def main(argv: list[str] | None = None) -> int:
