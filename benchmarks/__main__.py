@@ -13,6 +13,12 @@
     python -m benchmarks chattts      chattts-local (needs the chattts extra): 16 chunks at
                                       batch sizes 1, 4, 8, 16 on a full-size random-weight
                                       model, chunks/s and RTF, same run
+    python -m benchmarks vs-piper     Piper's own CLI against `voxline synth --backend piper`:
+                                      a ~20 000-character text (-w 1, -w 2) and 200 short
+                                      files (Piper once per file), same run
+    python -m benchmarks first-audio  `synth FILE -o -`: seconds to the first audio byte for
+                                      a short and a long text (--sizes-chars), piper and
+                                      espeak, same run
 """
 
 from __future__ import annotations
@@ -251,11 +257,11 @@ def bench_tui(files: int, rounds: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("name", choices=["workers", "server", "cache", "memory", "tui",
-                                         "chattts"], nargs="?",
+                                         "chattts", "first-audio", "vs-piper"], nargs="?",
                         default="workers")
     parser.add_argument("--sizes", default="20,200", help="memory: input sizes in MB")
     parser.add_argument("--hours", default="0.17,2", help="memory: hours of speech")
-    parser.add_argument("--files", type=int, default=50)
+    parser.add_argument("--files", type=int, help="input files [default: 50; vs-piper: 200]")
     parser.add_argument("--chunks", type=int, help="server: 80, chattts: 16")
     parser.add_argument("--delay", type=float, default=0.2, help="server seconds per request")
     parser.add_argument("--rounds", type=int, help="runs of each side (tui: 3, chattts: 1)")
@@ -264,8 +270,27 @@ def main() -> None:
                         help="chattts: audio tokens per chunk (46.875 a second)")
     parser.add_argument("--layers", type=int, default=20, help="chattts: GPT layers")
     parser.add_argument("--device", default="auto", help="chattts: auto, cpu, cuda:N")
+    parser.add_argument("--chars", type=int, default=20000, help="vs-piper: long text size")
+    parser.add_argument("--sizes-chars", default="200,20000",
+                        help="first-audio: text lengths in characters")
     parser.add_argument("--json", dest="json_path", help="also write the figures here")
     args = parser.parse_args()
+    if args.name == "vs-piper":
+        from .vs_piper import bench_vs_piper, print_table
+
+        result = bench_vs_piper(args.chars, args.files or 200)
+        print_table(result)
+        if args.json_path:
+            Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")
+        return
+    if args.name == "first-audio":
+        from .first_audio import bench_first_audio, print_table
+
+        result = bench_first_audio([int(x) for x in args.sizes_chars.split(",")])
+        print_table(result)
+        if args.json_path:
+            Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")
+        return
     if args.name == "chattts":
         from .chattts import bench_chattts, print_table
 
@@ -277,7 +302,7 @@ def main() -> None:
             Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")
         return
     if args.name == "cache":
-        result = bench_cache(args.files)
+        result = bench_cache(args.files or 50)
         print(f"{'run':>8} {'wall s':>8} {'job s':>7} {'written':>8} {'up to date':>11} "
               f"{'synthesized':>12} {'from cache':>11}")
         for row in result["rows"]:
@@ -297,7 +322,7 @@ def main() -> None:
                   f"{row['chunks']:>8} {row['audio_h']:>8}")
     elif args.name == "tui":
         args.rounds = args.rounds or 3
-        result = bench_tui(args.files, args.rounds)
+        result = bench_tui(args.files or 50, args.rounds)
         print(f"{'round':>6} {'synth -q s':>11} {'tui s':>8}")
         for round_ in range(args.rounds):
             walls = {r["mode"]: r["wall_s"] for r in result["rows"] if r["round"] == round_}
@@ -319,7 +344,7 @@ def main() -> None:
         if args.json_path:
             Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")
         return
-    result = bench_workers(args.files)
+    result = bench_workers(args.files or 50)
     print(f"{'workers':>8} {'wall s':>8} {'job s':>8} {'audio s':>9} {'RTF':>7} {'files':>6}")
     for row in result["rows"]:
         print(f"{row['workers']:>8} {row['process_wall_s']:>8} {row['job_wall_s']:>8} "

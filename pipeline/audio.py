@@ -43,6 +43,31 @@ FORMATS = {
     "m4a": OutputFormat("m4a", ".m4a", "ipod", ("-c:a", "aac", "-b:a", "64k")),
 }
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+STDOUT = Path("-")  # `-o -`: the output streams to standard output
+STREAMABLE = ("wav", "mp3", "ogg", "opus", "flac")  # m4a needs a seekable file
+
+
+def is_stdout(path: Path | str) -> bool:
+    return str(path) == "-"
+
+
+def open_encoder(destination: Path, fmt: "OutputFormat", sample_rate_hz: int):
+    """The encoder for `destination`: a file written under a temporary name, or standard
+    output streamed as chunks arrive (`-o -`)."""
+    if is_stdout(destination):
+        return StreamEncoder(fmt, sample_rate_hz)
+    return Encoder(destination, fmt, sample_rate_hz)
+
+
+def wav_stream_header(sample_rate_hz: int) -> bytes:
+    """A mono s16 WAV header for a stream of unknown length: the RIFF and data sizes are
+    0xFFFFFFFF, which players and FFmpeg read as "until the end of the stream"."""
+    import struct
+
+    return (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE"
+            + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate_hz, sample_rate_hz * 2,
+                                    2, 16)
+            + b"data" + struct.pack("<I", 0xFFFFFFFF))
 
 
 @functools.cache
@@ -324,3 +349,63 @@ def check_writable(folder: Path) -> None:
     except OSError as exc:
         raise OutputError(f"cannot write into {folder}: {exc.strerror or exc}",
                           hint="choose another -o folder") from None
+
+
+class StreamEncoder:
+    """The output streamed to standard output in chunk order, each chunk as soon as it is
+    delivered, so it can be piped into a player: WAV as a header then raw PCM (no FFmpeg),
+    other formats through one FFmpeg process writing to the same standard output."""
+
+    def __init__(self, fmt: OutputFormat, sample_rate_hz: int, out=None):
+        import sys
+
+        self.destination = STDOUT
+        self.sample_rate_hz = sample_rate_hz
+        self.frames_written = 0
+        self._out = out or sys.stdout.buffer
+        self._proc = None
+        if fmt.name == "wav":
+            self._send(wav_stream_header(sample_rate_hz))
+            return
+        import ffmpeg
+
+        self._out.flush()
+        args = (
+            ffmpeg.input("pipe:0", format="s16le", ar=sample_rate_hz, ac=1)
+            .output("pipe:1", format=fmt.muxer, ar=sample_rate_hz, ac=1,
+                    **_codec_kwargs(fmt.codec_args))
+            .global_args("-nostdin", "-loglevel", "error", "-flush_packets", "1")
+            .compile(cmd=ffmpeg_exe())
+        )
+        self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=self._out.fileno())
+
+    def _send(self, data: bytes) -> None:
+        try:
+            if self._proc is None:
+                self._out.write(data)
+                self._out.flush()
+            else:
+                self._proc.stdin.write(data)
+                self._proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            raise OutputError("standard output was closed before the audio ended (the "
+                              "program reading it stopped)") from None
+
+    def write(self, pcm: np.ndarray) -> None:
+        self._send(pcm.tobytes())
+        self.frames_written += int(pcm.shape[0])
+
+    def finish(self) -> Path:
+        if self._proc is not None:
+            try:
+                self._proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            if self._proc.wait() != 0:
+                raise OutputError(f"FFmpeg exited with {self._proc.returncode} while "
+                                  "streaming to standard output")
+        return STDOUT
+
+    def abort(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()

@@ -355,6 +355,8 @@ class Pipeline:
             return "redone"
         if before["state"] != "done":
             return "resumed"
+        if audio_mod.is_stdout(spec.output):  # a stream is never "already there"
+            return "redone"
         try:
             stat = spec.output.stat()
         except OSError:
@@ -449,7 +451,7 @@ class Pipeline:
         started = time.perf_counter()
         rate = self.settings.sample_rate_hz
         if doc.encoder is None:
-            doc.encoder = audio_mod.Encoder(doc.spec.output, self.format, rate)
+            doc.encoder = audio_mod.open_encoder(doc.spec.output, self.format, rate)
             if doc.prepared.leading_pause_s:
                 doc.encoder.write(audio_mod.silence(doc.prepared.leading_pause_s, rate))
         doc.encoder.write(produced.pcm)

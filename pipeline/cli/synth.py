@@ -35,6 +35,12 @@ def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, metr
 
     planned = plan_job(paths, output, recursive, config, options)
     pm, registry, settings, specs = planned.pm, planned.registry, planned.settings, planned.specs
+    streaming = planned.streaming
+    if tui and streaming:
+        from voxline.errors import UsageError
+
+        raise UsageError("-o - streams the audio to standard output; the terminal UI needs "
+                         "an output file or folder")
     if tui and not dry_run:
         from voxline.tui.app import run_app
 
@@ -61,10 +67,11 @@ def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, metr
     finally:
         if display is not None:
             pm.unregister(display)
+    # with -o -, standard output is the audio: the summary goes to standard error
     if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), err=streaming)
     else:
-        click.echo(summary(report))
+        click.echo(summary(report), err=streaming)
     return report.exit_code
 
 
@@ -80,10 +87,17 @@ class PlannedJob:
     output: Path
     single_file: bool
 
+    @property
+    def streaming(self) -> bool:
+        """`-o -`: the one output streams to standard output."""
+        return str(self.output) == "-"
+
     def check_writable(self) -> None:
         """An output folder that cannot be written fails before any work."""
         from voxline.audio import check_writable
 
+        if self.streaming:
+            return
         for folder in sorted({spec.output.parent for spec in self.specs}):
             check_writable(folder)
 
@@ -110,11 +124,23 @@ def plan_job(paths, output, recursive: bool, config, options: dict) -> PlannedJo
     if not inputs:
         raise UsageError(f"no .txt or .ssml files found in {', '.join(map(str, paths))}"
                          + ("" if recursive else " (use -r to scan subfolders)"))
-    single = suffix_format is not None and not out.is_dir()
-    if single and len(inputs) > 1:
-        raise UsageError(f"{output} names one file but there are {len(inputs)} inputs; "
-                         "give a folder")
-    specs = plan_outputs(inputs, out, FORMATS[settings.format], single)
+    if str(output) == "-":
+        from voxline.audio import STDOUT, STREAMABLE
+        from voxline.job import InputSpec
+
+        if len(inputs) != 1:
+            raise UsageError(f"-o - streams one input to standard output; {len(inputs)} "
+                             "were given (give an output folder for several)")
+        if settings.format not in STREAMABLE:
+            raise UsageError(f"{settings.format} cannot be streamed (it needs a seekable "
+                             f"file); with -o - use {', '.join(STREAMABLE)}")
+        specs, single = [InputSpec(inputs[0][0], STDOUT)], True
+    else:
+        single = suffix_format is not None and not out.is_dir()
+        if single and len(inputs) > 1:
+            raise UsageError(f"{output} names one file but there are {len(inputs)} inputs; "
+                             "give a folder")
+        specs = plan_outputs(inputs, out, FORMATS[settings.format], single)
     pm = get_plugin_manager()
     registry = build_registry(pm)
     for name in filter(None, (settings.backend, *settings.fallback)):

@@ -1,0 +1,35 @@
+"""The benchmark commands run end to end on small inputs and report their figures (no
+thresholds here: speed targets are read from full runs, see the README)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def bench(tmp_path, *args: str) -> dict:
+    out = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", *args, "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+def test_first_audio_reports_the_time_to_the_first_audio_byte(tmp_path):
+    result = bench(tmp_path, "first-audio", "--sizes-chars", "100")
+    rows = {row["backend"]: row for row in result["rows"]}
+    assert set(rows) == {"piper", "espeak"}
+    for row in rows.values():
+        assert row["exit_code"] == 0 and row["audio_s"] > 1
+        assert 0 < row["header_s"] <= row["first_audio_s"] <= row["total_s"]
+
+
+def test_vs_piper_compares_both_sides_on_the_same_input(tmp_path):
+    result = bench(tmp_path, "vs-piper", "--chars", "300", "--files", "2")
+    long, short = result["long_text"], result["short_files"]
+    assert long["piper_cli_s"] > 0 and long["voxline_w1_s"] > 0 and long["voxline_w2_s"] > 0
+    assert long["w1_vs_piper"] == round(long["voxline_w1_s"] / long["piper_cli_s"], 3)
+    assert short["files"] == 2 and short["w2_vs_piper"] > 0

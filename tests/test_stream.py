@@ -1,0 +1,100 @@
+"""`voxline synth FILE -o -`: the audio streams to standard output as chunks finish, in
+order, so it can be piped into a player; everything else goes to standard error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import wave
+
+import pytest
+
+from conftest import REPO, run_cli
+from voxline.audio import ffmpeg_exe, wav_stream_header
+
+SENTENCE = "今天天气很好，我们去公园散步吧。"
+
+
+def synth_process(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", "from voxline.cli.main import main; main()", "synth", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+
+
+@pytest.fixture
+def long_text(tmp_path):
+    path = tmp_path / "long.txt"
+    path.write_text("\n\n".join([SENTENCE * 3] * 40), encoding="utf-8")
+    return path
+
+
+def test_the_first_audio_arrives_while_the_rest_is_still_being_made_and_matches_the_file(
+        long_text, tmp_path):
+    proc = synth_process(str(long_text), "-o", "-", "--backend", "espeak", "--lang", "zh",
+                         "-w", "1")
+    header = proc.stdout.read(44)
+    first = proc.stdout.read(3200)
+    still_running = proc.poll() is None
+    rest = proc.stdout.read()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0, err
+    assert header == wav_stream_header(16000)
+    assert len(first) == 3200 and any(first)
+    assert still_running  # streamed, not written at the end
+    assert "1/1 files written" in err  # the summary went to standard error
+    streamed = first + rest
+    # the same job written to a file (its chunks now from the cache) holds the same PCM
+    out = tmp_path / "long.wav"
+    done = run_cli("synth", str(long_text), "-o", str(out), "--backend", "espeak", "--lang",
+                   "zh")
+    assert done.returncode == 0, done.stderr.decode()
+    with wave.open(str(out)) as w:
+        assert w.getframerate() == 16000 and w.getnchannels() == 1
+        assert w.readframes(w.getnframes()) == streamed
+
+
+def test_a_stream_reads_as_wav_and_mp3_streams_through_ffmpeg(tmp_path):
+    source = tmp_path / "a.txt"
+    source.write_text("Hello there. This goes straight to a player.", encoding="utf-8")
+    proc = run_cli("synth", str(source), "-o", "-", "--backend", "espeak")
+    assert proc.returncode == 0, proc.stderr.decode()
+    # a streamed WAV's sizes say "unknown": FFmpeg (as players) reads it to the end
+    decoded = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", "pipe:0", "-f", "s16le",
+                              "pipe:1"], input=proc.stdout, capture_output=True)
+    assert len(decoded.stdout) == len(proc.stdout) - 44 > 16000
+    mp3 = run_cli("synth", str(source), "-o", "-", "--backend", "espeak", "--format", "mp3")
+    assert mp3.returncode == 0, mp3.stderr.decode()
+    assert mp3.stdout[:3] == b"ID3" or mp3.stdout[0] == 0xFF
+    pcm = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", "pipe:0", "-f", "s16le",
+                          "-ar", "16000", "pipe:1"], input=mp3.stdout, capture_output=True)
+    assert abs(len(pcm.stdout) - len(decoded.stdout)) < 16000 * 2 * 0.15
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--format", "m4a"], "m4a cannot be streamed"),
+    (["--tui"], "the terminal UI needs an output file or folder"),
+])
+def test_what_cannot_be_streamed_is_a_usage_error(tmp_path, args, message):
+    source = tmp_path / "a.txt"
+    source.write_text("Hello.", encoding="utf-8")
+    proc = run_cli("synth", str(source), "-o", "-", *args)
+    assert proc.returncode == 2 and message in proc.stderr.decode()
+    assert proc.stdout == b""
+
+
+def test_several_inputs_cannot_share_standard_output():
+    proc = run_cli("synth", str(REPO / "samples"), "-o", "-")
+    assert proc.returncode == 2
+    assert "-o - streams one input" in proc.stderr.decode() and proc.stdout == b""
+
+
+def test_a_reader_that_stops_early_gets_a_clear_message_not_a_traceback(long_text):
+    proc = synth_process(str(long_text), "-o", "-", "--backend", "espeak", "--lang", "zh",
+                         "--no-cache")
+    proc.stdout.read(1000)
+    proc.stdout.close()  # `voxline … -o - | head -c 1000`
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 5, err
+    assert "standard output was closed before the audio ended" in err
+    assert "Traceback" not in err
