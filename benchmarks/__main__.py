@@ -1,5 +1,8 @@
 """Run voxline benchmarks and print a table of figures (and JSON with --json).
 
+    python -m benchmarks [suite]      every issue-8 comparison in one run, one table of
+                                      figures against targets (BENCHMARKS.md); --smoke for
+                                      tiny inputs (CI)
     python -m benchmarks workers      50 mixed zh/en files, --workers 1 vs 2, same run
     python -m benchmarks server       80 chunks against a ChatTTS test server that takes
                                       200 ms a request: --workers 1 vs 8, same run
@@ -19,6 +22,8 @@
     python -m benchmarks first-audio  `synth FILE -o -`: seconds to the first audio byte for
                                       a short and a long text (--sizes-chars), piper and
                                       espeak, same run
+    python -m benchmarks assembly     resample + join + encode an hour of 22.05 kHz chunks:
+                                      voxline (one stream) vs FFmpeg per chunk, same run
 """
 
 from __future__ import annotations
@@ -256,9 +261,13 @@ def bench_tui(files: int, rounds: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("name", choices=["workers", "server", "cache", "memory", "tui",
-                                         "chattts", "first-audio", "vs-piper"], nargs="?",
-                        default="workers")
+    parser.add_argument("name", choices=["suite", "workers", "server", "cache", "memory",
+                                         "tui", "chattts", "first-audio", "vs-piper",
+                                         "assembly"], nargs="?", default="suite")
+    parser.add_argument("--smoke", action="store_true",
+                        help="suite: tiny inputs, targets not judged (CI)")
+    parser.add_argument("--audio-s", type=float, default=3600.0,
+                        help="assembly: seconds of audio for the voxline way")
     parser.add_argument("--sizes", default="20,200", help="memory: input sizes in MB")
     parser.add_argument("--hours", default="0.17,2", help="memory: hours of speech")
     parser.add_argument("--files", type=int, help="input files [default: 50; vs-piper: 200]")
@@ -275,6 +284,19 @@ def main() -> None:
                         help="first-audio: text lengths in characters")
     parser.add_argument("--json", dest="json_path", help="also write the figures here")
     args = parser.parse_args()
+    if args.name == "suite":
+        from .suite import main as suite
+
+        suite(args.smoke, args.json_path)
+        return
+    if args.name == "assembly":
+        from .assembly import bench_assembly, print_table
+
+        result = bench_assembly(args.audio_s, ["wav", "mp3"], min(300.0, args.audio_s))
+        print_table(result)
+        if args.json_path:
+            Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")
+        return
     if args.name == "vs-piper":
         from .vs_piper import bench_vs_piper, print_table
 

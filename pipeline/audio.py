@@ -7,6 +7,7 @@ from `imageio-ffmpeg`'s static binary, so nothing needs a system install.
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import os
@@ -52,22 +53,30 @@ def is_stdout(path: Path | str) -> bool:
 
 
 def open_encoder(destination: Path, fmt: "OutputFormat", sample_rate_hz: int):
-    """The encoder for `destination`: a file written under a temporary name, or standard
-    output streamed as chunks arrive (`-o -`)."""
+    """The encoder for `destination`: standard output streamed as chunks arrive (`-o -`),
+    a WAV written directly (PCM needs no encoding: a copy, no FFmpeg), or FFmpeg encoding
+    to a file; files are written under a temporary name and renamed when complete."""
     if is_stdout(destination):
         return StreamEncoder(fmt, sample_rate_hz)
+    if fmt.name == "wav":
+        return WavWriter(destination, sample_rate_hz)
     return Encoder(destination, fmt, sample_rate_hz)
 
 
-def wav_stream_header(sample_rate_hz: int) -> bytes:
-    """A mono s16 WAV header for a stream of unknown length: the RIFF and data sizes are
-    0xFFFFFFFF, which players and FFmpeg read as "until the end of the stream"."""
+def wav_header(sample_rate_hz: int, data_bytes: int = 0xFFFFFFFF) -> bytes:
+    """A 44-byte mono s16 WAV header. The default sizes (0xFFFFFFFF) are for a stream of
+    unknown length, which players and FFmpeg read as "until the end of the stream"."""
     import struct
 
-    return (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE"
+    riff = min(0xFFFFFFFF, data_bytes + 36)
+    return (b"RIFF" + struct.pack("<I", riff) + b"WAVE"
             + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate_hz, sample_rate_hz * 2,
                                     2, 16)
-            + b"data" + struct.pack("<I", 0xFFFFFFFF))
+            + b"data" + struct.pack("<I", min(0xFFFFFFFF, data_bytes)))
+
+
+def wav_stream_header(sample_rate_hz: int) -> bytes:
+    return wav_header(sample_rate_hz)
 
 
 @functools.cache
@@ -224,6 +233,70 @@ class Encoder:
             pass
         self._proc.wait()
         self.partial.unlink(missing_ok=True)
+
+
+def _write_error(destination: Path, exc: OSError) -> OutputError:
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        reason += (" (free some space and run the same command again: finished chunks are "
+                   "kept in the cache)")
+    return OutputError(f"cannot write {destination}: {reason}")
+
+
+class WavWriter:
+    """A 16-bit mono WAV written straight from the PCM (the default format needs no
+    encoder, so no FFmpeg process and no second copy of the audio through a pipe).
+
+    Like `Encoder`, it writes under a temporary name beside the destination and renames the
+    finished file into place; `abort()` or a failure removes it. The header's sizes are
+    filled in by `finish()`; past 4 GiB of audio (about 37 hours at 16 kHz) they stay at
+    0xFFFFFFFF, read as "until the end of the file".
+    """
+
+    def __init__(self, destination: Path, sample_rate_hz: int):
+        self.destination = destination
+        self.sample_rate_hz = sample_rate_hz
+        self.frames_written = 0
+        self.partial = destination.with_name(f".{destination.name}.{os.getpid()}.part")
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_partials(destination)
+            self._file = open(self.partial, "wb", buffering=1 << 20)
+            self._file.write(wav_header(sample_rate_hz, 0))
+        except OSError as exc:
+            self._discard()
+            raise _write_error(destination, exc) from None
+
+    def _discard(self) -> None:
+        handle = getattr(self, "_file", None)
+        if handle is not None:
+            try:
+                handle.close()
+            except OSError:
+                pass
+        self.partial.unlink(missing_ok=True)
+
+    def write(self, pcm: np.ndarray) -> None:
+        try:
+            self._file.write(memoryview(np.ascontiguousarray(pcm, dtype="<i2")).cast("B"))
+        except OSError as exc:
+            self._discard()
+            raise _write_error(self.destination, exc) from None
+        self.frames_written += int(pcm.shape[0])
+
+    def finish(self) -> Path:
+        try:
+            self._file.seek(0)
+            self._file.write(wav_header(self.sample_rate_hz, self.frames_written * 2))
+            self._file.close()
+            os.replace(self.partial, self.destination)
+        except OSError as exc:
+            self._discard()
+            raise _write_error(self.destination, exc) from None
+        return self.destination
+
+    def abort(self) -> None:
+        self._discard()
 
 
 def remove_stale_partials(destination: Path) -> int:

@@ -247,7 +247,7 @@ class _DocState:
     prepared: PreparedInput
     result: DocumentResult
     upcoming: Chunk | None = None  # the next chunk to submit (None: all submitted)
-    encoder: audio_mod.Encoder | None = None
+    encoder: "audio_mod.Encoder | audio_mod.WavWriter | audio_mod.StreamEncoder | None" = None
     failed: bool = False
     cancelled: bool = False
     read_base: float = 0.0  # time spent hashing and opening the input

@@ -98,3 +98,44 @@ def test_a_reader_that_stops_early_gets_a_clear_message_not_a_traceback(long_tex
     assert proc.wait() == 5, err
     assert "standard output was closed before the audio ended" in err
     assert "Traceback" not in err
+
+
+# -- WAV files are written directly (no FFmpeg: PCM needs no encoding) ---------------------
+
+def test_a_wav_file_is_a_plain_pcm_wav_that_ffmpeg_reads_to_the_last_sample(tmp_path):
+    source = tmp_path / "a.txt"
+    source.write_text("\n\n".join(["Short paragraph number one."] * 5), encoding="utf-8")
+    out = tmp_path / "a.wav"
+    proc = run_cli("synth", str(source), "-o", str(out), "--backend", "espeak", "--json", "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    data = out.read_bytes()
+    with wave.open(str(out)) as w:
+        frames = w.getnframes()
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)
+    assert len(data) == 44 + 2 * frames  # header sizes match the file: nothing after the data
+    decoded = subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(out),
+                              "-f", "s16le", "pipe:1"], capture_output=True, check=True).stdout
+    assert decoded == data[44:]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_file_size_limit_fails_the_document_clearly_instead_of_killing_voxline(tmp_path):
+    """Under `ulimit -f` (SIGXFSZ at its default, which kills a process that writes past the
+    limit), voxline reports the output error with its exit code and removes the partial."""
+    import resource
+
+    source = tmp_path / "book.txt"
+    source.write_text("\n\n".join(f"Paragraph {i} of the long report." for i in range(40)),
+                      encoding="utf-8")
+    out = tmp_path / "out"
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    proc = subprocess.run([sys.executable, "-m", "voxline.cli.main", "synth", str(source), "-o",
+                           str(out / "book.wav"), "--backend", "espeak", "--no-cache"],
+                          capture_output=True, preexec_fn=limit, cwd=REPO)
+    err = proc.stderr.decode()
+    assert proc.returncode == 5, err
+    assert "File too large" in err and "Traceback" not in err
+    assert list(out.iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -83,6 +84,10 @@ def _report_plugin_problems(argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI, turning voxline errors into one-line messages and
     documented exit codes."""
+    if hasattr(signal, "SIGXFSZ"):
+        # a file-size limit (ulimit -f) makes a write fail with "File too large", reported
+        # like a full disk, instead of killing the process mid-file
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         _report_plugin_problems(sys.argv[1:] if argv is None else list(argv))
         _add_plugin_commands()
