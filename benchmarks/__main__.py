@@ -273,7 +273,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, help="input files [default: 50; vs-piper: 200]")
     parser.add_argument("--chunks", type=int, help="server: 80, chattts: 16")
     parser.add_argument("--delay", type=float, default=0.2, help="server seconds per request")
-    parser.add_argument("--rounds", type=int, help="runs of each side (tui: 3, chattts: 1)")
+    parser.add_argument("--rounds", type=int, help="runs of each side (tui: 3, chattts: 1, vs-piper long text: 2)")
     parser.add_argument("--batch-sizes", default="1,4,8,16", help="chattts: batch sizes")
     parser.add_argument("--tokens", type=int, default=200,
                         help="chattts: audio tokens per chunk (46.875 a second)")
@@ -300,7 +300,7 @@ def main() -> None:
     if args.name == "vs-piper":
         from .vs_piper import bench_vs_piper, print_table
 
-        result = bench_vs_piper(args.chars, args.files or 200)
+        result = bench_vs_piper(args.chars, args.files or 200, args.rounds or 2)
         print_table(result)
         if args.json_path:
             Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")

@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 
 FULL = {"chars": 20000, "zh_chars": 10000, "files": 200, "hours": (1 / 6, 2.0),
-        "assembly_s": 3600.0, "per_chunk_s": 300.0, "startup_rounds": 5}
+        "assembly_s": 3600.0, "per_chunk_s": 300.0, "startup_rounds": 5, "piper_rounds": 2}
 SMOKE = {"chars": 300, "zh_chars": 200, "files": 3, "hours": (0.005, 0.01),
-         "assembly_s": 30.0, "per_chunk_s": 13.0, "startup_rounds": 1}
+         "assembly_s": 30.0, "per_chunk_s": 13.0, "startup_rounds": 1, "piper_rounds": 1}
 
 
 def voxline_exe() -> list[str]:
@@ -46,10 +46,12 @@ def startup(rounds: int) -> dict:
         line.write_text("Hello from voxline.\n", encoding="utf-8")
         env = {**os.environ, "VOXLINE_STATE_DIR": str(Path(tmp) / "state"),
                "VOXLINE_CACHE_DIR": str(Path(tmp) / "cache")}
-        times: dict[str, list[float]] = {"help": [], "synth": []}
+        synth = [*voxline_exe(), "synth", str(line), "-o", str(Path(tmp) / "o.wav"),
+                 "--no-cache", "--force", "-q"]
         commands = {"help": [*voxline_exe(), "--help"],
-                    "synth": [*voxline_exe(), "synth", str(line), "-o", str(Path(tmp) / "o.wav"),
-                              "--no-cache", "-q"]}
+                    "synth_piper": [*synth, "--backend", "piper"],
+                    "synth_espeak": [*synth, "--backend", "espeak"]}
+        times: dict[str, list[float]] = {name: [] for name in commands}
         for name, command in commands.items():  # once untimed: bytecode and OS caches
             subprocess.run(command, env=env, capture_output=True, check=True)
         for _ in range(rounds):
@@ -131,7 +133,8 @@ def run_suite(smoke: bool) -> dict:
         "smoke": smoke,
     }
     steps = [
-        ("vs_piper", lambda: bench_vs_piper(size["chars"], size["files"])),
+        ("vs_piper", lambda: bench_vs_piper(size["chars"], size["files"],
+                                                size["piper_rounds"])),
         ("long_jobs", lambda: long_jobs(size["hours"])),
         ("assembly", lambda: bench_assembly(size["assembly_s"], ["wav", "mp3"],
                                             size["per_chunk_s"])),
@@ -193,7 +196,9 @@ def table(result: dict) -> list[dict]:
             add(f"assembly {row['format']} (FFmpeg per chunk + concat)",
                 f"{row['x_realtime']:.0f}x real time")
     add("start-up: voxline --help", f"{result['startup']['help']:.2f} s")
-    add("start-up: voxline synth, one line (eSpeak NG/Piper)", f"{result['startup']['synth']:.2f} s")
+    add("start-up: voxline synth, one line, Piper", f"{result['startup']['synth_piper']:.2f} s")
+    add("start-up: voxline synth, one line, eSpeak NG",
+        f"{result['startup']['synth_espeak']:.2f} s")
     for row in result["first_audio"]:
         add(f"first audio, -o -: {row['backend']} {row['lang']} {row['chars']} chars",
             f"{row['first_audio_s']:.2f} s", "< 1 s", row["first_audio_s"] < 1.0)

@@ -115,6 +115,8 @@ def _stream(document: Document, first: str, following: str, blocks: Iterator[str
                      else last.pause_after_s)
             held = replace(last, index=index, pause_after_s=max(pause, last.pause_after_s),
                            span=(last.span[0] + offset, last.span[1] + offset))
+            # only the input's very first chunk is kept short (Settings.first_chunk_chars)
+            settings = replace(settings, first_chunk_chars=0)
             index += 1
         offset += len(block)
         started = clock()
@@ -263,7 +265,7 @@ def prepare(document: Document, settings: Settings, registry: Registry,
                for name in {s.backend for s in sentences}}
     inline = {name: registry.capabilities(name).inline_breaks_s for name in budgets}
     chunks = segment.pack_chunks(sentences, budgets, settings.sentence_pause_s, inline,
-                                 settings.paragraph_pause_s)
+                                 settings.paragraph_pause_s, settings.first_chunk_chars)
     stage_s["segment"] += clock() - started
     return Prepared(document, chunks, leading_pause, list(cleaned.warnings), stage_s)
 

@@ -106,6 +106,19 @@ def _merge_pieces(pieces: list[str], budget: int) -> list[str]:
     return merged
 
 
+def first_chunk_budget(text: str, first_chars: int) -> int:
+    """The first chunk's size limit for `text`: `first_chars` letters of Latin script, a
+    third as many CJK characters (each is a syllable: about as long to say as three
+    letters)."""
+    return max(8, first_chars // 3) if _CJK.search(text) else first_chars
+
+
+def split_clauses(text: str, budget: int) -> list[str]:
+    """`text` cut at clause punctuation into pieces of up to `budget` characters where the
+    clauses allow; a clause is never cut inside."""
+    return _merge_pieces([c for c in _CLAUSE.split(text) if c], budget)
+
+
 def joiner(left: str, right: str) -> str:
     return "" if _CJK.search(left[-1:]) or _CJK.search(right[:1]) else " "
 
@@ -113,12 +126,17 @@ def joiner(left: str, right: str) -> str:
 def pack_chunks(
     sentences: list[Sentence], budgets: dict[str, int], sentence_pause_s: float,
     inline_breaks: dict[str, float] | None = None, paragraph_pause_s: float = 0.6,
+    first_chars: int = 0,
 ) -> list[Chunk]:
     """Merge consecutive sentences that go to the same backend, voice, language and
     delivery, up to that backend's budget. A sentence with a pause after it (a break, a
     paragraph end) ends its chunk, except a break no longer than the backend's
     `inline_breaks` (and shorter than a paragraph pause): that one stays inside the chunk as
-    a (offset, seconds) entry of `Chunk.breaks`."""
+    a (offset, seconds) entry of `Chunk.breaks`.
+
+    `first_chars` > 0 keeps the first chunk short (see `first_chunk_budget`) so that its
+    audio, the first a listener of a stream hears, is ready sooner: it ends after the first
+    sentence, or at a clause mark of a long one, once that limit is reached."""
     inline_breaks = inline_breaks or {}
     chunks: list[Chunk] = []
     current: list[Sentence] = []
@@ -145,7 +163,12 @@ def pack_chunks(
 
     for sentence in sentences:
         budget = budgets[sentence.backend]
-        pieces = split_long(sentence.text, budget)
+        if first_chars and not chunks:
+            limit = min(budget, first_chunk_budget(sentence.text, first_chars))
+            pieces = [piece for clauses in split_clauses(sentence.text, limit)
+                      for piece in split_long(clauses, budget)]
+        else:
+            limit, pieces = budget, split_long(sentence.text, budget)
         for i, piece in enumerate(pieces):
             part = replace(
                 sentence, text=piece,
@@ -159,7 +182,8 @@ def pack_chunks(
                 inline = inline_breaks.get(head.backend, 0.0)
                 kept = (0 < head.pause_after_s <= inline
                         and head.pause_after_s < paragraph_pause_s)
-                if not same or (head.pause_after_s and not kept) or length > budget:
+                if (not same or (head.pause_after_s and not kept) or length > budget
+                        or (first_chars and not chunks and length > limit)):
                     flush()
             current.append(part)
     flush()

@@ -19,6 +19,9 @@ DEFAULT_ROUTES = {"en": "piper", "zh": "espeak:cmn", "yue": "espeak:yue"}
 # digits, not spaces or punctuation) per second, so audio shorter than the text divided by
 # it has lost words. Mandarin news is read at 4–6 syllables per second, English at ~15
 # letters per second; the bounds leave room for fast voices and `<prosody rate>`.
+# `-o -`: the first chunk a stream plays, about six seconds of speech (one short sentence):
+# its synthesis is most of the wait before the first audio byte
+STREAM_FIRST_CHUNK_CHARS = 90
 DEFAULT_MAX_CHARS_PER_S = {"zh": 14.0, "yue": 14.0, "ja": 16.0, "ko": 16.0, "*": 40.0}
 
 
@@ -41,6 +44,9 @@ class Settings:
     format: str = "wav"               # wav, flac, mp3, ogg, opus, m4a
     sentence_pause_s: float = 0.2     # silence between chunks within a paragraph
     paragraph_pause_s: float = 0.6    # silence between paragraphs
+    # the first chunk's size limit in letters (a third as many CJK characters); 0: the
+    # backend's budget. `-o -` uses STREAM_FIRST_CHUNK_CHARS so audio starts sooner
+    first_chunk_chars: int = 0
     routes: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ROUTES))
     backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # resilience: what happens when a backend fails or returns audio that is too short
@@ -69,6 +75,7 @@ _SYNTH_KEYS = {
     "sample_rate": ("sample_rate_hz", int),
     "format": ("format", str), "sentence_pause": ("sentence_pause_s", float),
     "paragraph_pause": ("paragraph_pause_s", float),
+    "first_chunk_chars": ("first_chunk_chars", int),
     "fallback": ("fallback", tuple), "retries": ("retries", int),
     "retry_backoff": ("retry_backoff_s", float), "retry_backoff_max": ("retry_backoff_max_s", float),
     "breaker_failures": ("breaker_failures", int), "breaker_cooldown": ("breaker_cooldown_s", float),

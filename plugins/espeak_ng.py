@@ -56,7 +56,7 @@ class _Engine:
 
     def _on_audio(self, wav, count, events):
         if count > 0:
-            self.buffer.extend(ctypes.cast(wav, ctypes.POINTER(ctypes.c_short * count)).contents)
+            self.buffer.frombytes(ctypes.string_at(wav, count * 2))  # int16 samples
         return 0
 
     @classmethod

@@ -33,3 +33,26 @@ def test_vs_piper_compares_both_sides_on_the_same_input(tmp_path):
     assert long["piper_cli_s"] > 0 and long["voxline_w1_s"] > 0 and long["voxline_w2_s"] > 0
     assert long["w1_vs_piper"] == round(long["voxline_w1_s"] / long["piper_cli_s"], 3)
     assert short["files"] == 2 and short["w2_vs_piper"] > 0
+
+
+def test_the_suite_prints_one_table_with_every_comparison(tmp_path):
+    out = tmp_path / "suite.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "suite", "--smoke", "--json",
+                           str(out)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    measures = [row["measure"] for row in result["table"]]
+    for expected in ("voxline -w 1 / piper CLI", "voxline -w 2 / piper CLI",
+                     "short files: voxline -w 2", "overhead share", "warm cache", "peak RSS",
+                     "assembly wav (voxline", "assembly mp3 (FFmpeg per chunk",
+                     "start-up: voxline --help", "first audio, -o -: piper",
+                     "first audio, -o -: espeak zh"):
+        assert any(expected in m for m in measures), (expected, measures)
+    assert all(row["met"] is None for row in result["table"])  # smoke: nothing judged
+    assert result["machine"]["cpus"] >= 1
+    # the printed table is the JSON's
+    for measure in measures:
+        assert measure in proc.stdout
+    # the assembly's outputs decode to the audio it wrote, both ways
+    for row in result["assembly"]["rows"]:
+        assert abs(row["measured_audio_s"] - row["audio_s"]) < 0.5, row

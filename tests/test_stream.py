@@ -3,6 +3,7 @@ order, so it can be piped into a player; everything else goes to standard error.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -32,7 +33,7 @@ def long_text(tmp_path):
 def test_the_first_audio_arrives_while_the_rest_is_still_being_made_and_matches_the_file(
         long_text, tmp_path):
     proc = synth_process(str(long_text), "-o", "-", "--backend", "espeak", "--lang", "zh",
-                         "-w", "1")
+                         "-w", "1", "--json")
     header = proc.stdout.read(44)
     first = proc.stdout.read(3200)
     still_running = proc.poll() is None
@@ -42,13 +43,25 @@ def test_the_first_audio_arrives_while_the_rest_is_still_being_made_and_matches_
     assert header == wav_stream_header(16000)
     assert len(first) == 3200 and any(first)
     assert still_running  # streamed, not written at the end
-    assert "1/1 files written" in err  # the summary went to standard error
+    report = json.loads(err[err.index("{"):])  # the report went to standard error
+    assert report["documents"][0]["status"] == "new"
     streamed = first + rest
-    # the same job written to a file (its chunks now from the cache) holds the same PCM
+    # a file gets the backend's full-size chunks; a stream starts with a short one (one
+    # sentence here) so its first audio comes sooner
     out = tmp_path / "long.wav"
     done = run_cli("synth", str(long_text), "-o", str(out), "--backend", "espeak", "--lang",
-                   "zh")
+                   "zh", "--json")
     assert done.returncode == 0, done.stderr.decode()
+    chunks = report["documents"][0]["chunks"]
+    assert json.loads(done.stdout)["documents"][0]["chunks"] == chunks - 1
+    # the same job with that short first chunk, written to a file (its chunks now from the
+    # cache), holds the same PCM
+    config = tmp_path / "voxline.toml"
+    config.write_text("[synth]\nfirst_chunk_chars = 90\n", encoding="utf-8")
+    done = run_cli("synth", str(long_text), "-o", str(out), "--backend", "espeak", "--lang",
+                   "zh", "--config", str(config), "--force", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["documents"][0]["cached"] == chunks
     with wave.open(str(out)) as w:
         assert w.getframerate() == 16000 and w.getnchannels() == 1
         assert w.readframes(w.getnframes()) == streamed

@@ -135,3 +135,32 @@ def test_short_breaks_stay_inside_a_chunk_only_for_backends_that_take_them():
         ("你好世界。", ((2, 0.2),), 0.6), ("再见。", (), 0.2)]
     # a paragraph's pause is never kept inside, however long the backend's limit
     assert len(pack_chunks(sentences, {"b": 100}, 0.2, {"b": 5.0}, 0.6)) == 2
+
+
+def test_a_short_first_chunk_ends_at_the_first_sentence_or_clause_and_the_rest_fill_up():
+    from voxline import Sentence
+    from voxline.segment import pack_chunks
+
+    def sentence(text, language="en"):
+        return Sentence(text=text, source_text=text, span=(0, len(text)), language=language,
+                        backend="b")
+
+    en = [sentence(t) for t in ("The council met on Tuesday.",
+                                "It approved the budget after a long debate that ran late.",
+                                "Critics said it ignores rural areas.",
+                                "The mayor disagreed.")]
+    whole = pack_chunks(en, {"b": 400}, 0.2)
+    short = pack_chunks(en, {"b": 400}, 0.2, first_chars=60)
+    assert [c.text for c in whole] == [" ".join(s.text for s in en)]
+    assert [c.text for c in short] == [en[0].text, " ".join(s.text for s in en[1:])]
+    # a long first sentence is cut at a clause mark, never inside a clause
+    long = sentence("When the meeting finally opened, long after the posted time, the "
+                    "council turned to the budget.")
+    assert [c.text for c in pack_chunks([long, en[3]], {"b": 400}, 0.2, first_chars=40)] == [
+        "When the meeting finally opened,",
+        "long after the posted time, the council turned to the budget. The mayor disagreed."]
+    # CJK characters count three letters each
+    zh = [sentence(t, "zh") for t in ("您好，欢迎致电客服中心。", "请问有什么可以帮您？",
+                                      "您的包裹预计明天下午送达。")]
+    assert [c.text for c in pack_chunks(zh, {"b": 100}, 0.2, first_chars=60)] == [
+        "您好，欢迎致电客服中心。", "请问有什么可以帮您？您的包裹预计明天下午送达。"]

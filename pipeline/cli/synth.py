@@ -135,6 +135,12 @@ def plan_job(paths, output, recursive: bool, config, options: dict) -> PlannedJo
             raise UsageError(f"{settings.format} cannot be streamed (it needs a seekable "
                              f"file); with -o - use {', '.join(STREAMABLE)}")
         specs, single = [InputSpec(inputs[0][0], STDOUT)], True
+        if not settings.first_chunk_chars:  # a short first chunk: audio starts sooner
+            from dataclasses import replace
+
+            from voxline.settings import STREAM_FIRST_CHUNK_CHARS
+
+            settings = replace(settings, first_chunk_chars=STREAM_FIRST_CHUNK_CHARS)
     else:
         single = suffix_format is not None and not out.is_dir()
         if single and len(inputs) > 1:
