@@ -90,7 +90,8 @@ def ffmpeg_exe() -> str:
 def to_float_mono(audio: Audio) -> np.ndarray:
     samples = audio.samples
     if samples.dtype == np.int16:
-        samples = samples.astype(np.float32) / 32768.0
+        samples = samples.astype(np.float32)
+        samples *= 1.0 / 32768.0  # a power of two: exact, and in place
     else:
         samples = samples.astype(np.float32, copy=False)
     if samples.ndim == 2:
@@ -114,8 +115,12 @@ def resample(audio: Audio, sample_rate_hz: int, gain_db: float = 0.0) -> Audio:
         samples = soxr.resample(samples, audio.sample_rate_hz, sample_rate_hz, quality="HQ")
     if gain_db:
         samples = samples * (10.0 ** (gain_db / 20.0))
-    pcm = np.clip(np.round(samples * 32767.0), -32768, 32767).astype(np.int16)
-    return Audio(pcm, sample_rate_hz, 1)
+    if np.shares_memory(samples, audio.samples):
+        samples = samples.copy()  # scaled in place below: never the backend's own array
+    samples *= 32767.0
+    np.rint(samples, out=samples)
+    np.clip(samples, -32768, 32767, out=samples)
+    return Audio(samples.astype(np.int16), sample_rate_hz, 1)
 
 
 def change_tempo(audio: Audio, rate: float) -> Audio:
