@@ -292,7 +292,7 @@ def main() -> None:
     if args.name == "assembly":
         from .assembly import bench_assembly, print_table
 
-        result = bench_assembly(args.audio_s, ["wav", "mp3"], min(300.0, args.audio_s))
+        result = bench_assembly(args.audio_s, ["wav", "flac", "mp3"], min(300.0, args.audio_s))
         print_table(result)
         if args.json_path:
             Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")

@@ -9,7 +9,10 @@ same chunks, same output settings (16 kHz mono):
   (the `concatenate` stage): a WAV is written directly (header + PCM), any other format is fed
   to one FFmpeg process that encodes the whole output;
 - **per-chunk** (the hand-written script's way): each chunk written to a WAV and resampled by
-  its own FFmpeg process, then one FFmpeg concat-demuxer run joins and encodes them.
+  its own FFmpeg process, then one FFmpeg concat-demuxer run joins and encodes them;
+- **codec only** (a reference, not a way): FFmpeg encoding the finished 16 kHz PCM from a
+  file, no resampling or joining: the codec's own speed, which no way of assembling that
+  format can beat.
 
 Target (issue 8): >= 1000x real time.
 """
@@ -111,6 +114,20 @@ def per_chunk_way(chunks: list[np.ndarray], folder: Path, out: Path, fmt_name: s
     return {"wall_s": wall, "audio_s": decoded_s(out)}
 
 
+def codec_only_way(pcm: Path, out: Path, fmt_name: str, rate: int) -> dict:
+    """FFmpeg alone encoding the finished 16 kHz PCM from a file: the codec's own speed,
+    the ceiling for any way of assembling this format."""
+    from voxline.audio import FORMATS, ffmpeg_exe
+
+    fmt = FORMATS[fmt_name]
+    started = time.perf_counter()
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-f", "s16le",
+                    "-ar", str(rate), "-ac", "1", "-i", str(pcm), *fmt.codec_args,
+                    "-f", fmt.muxer, str(out)], check=True)
+    wall = time.perf_counter() - started
+    return {"wall_s": wall, "audio_s": pcm.stat().st_size / 2 / rate}
+
+
 def decoded_s(path: Path) -> float:
     """Seconds of audio FFmpeg decodes from `path` (checks what was written, untimed)."""
     from voxline.audio import ffmpeg_exe
@@ -129,6 +146,11 @@ def bench_assembly(audio_s: float, formats: list[str], per_chunk_s: float) -> di
         tmp = Path(tmp)
         long_chunks = chunks_for(audio_s)
         short_chunks = chunks_for(per_chunk_s)
+        # the finished PCM, for timing the codec alone (untimed here)
+        voxline_way(long_chunks, tmp / "pcm.wav", "wav")
+        with wave.open(str(tmp / "pcm.wav"), "rb") as handle:
+            (tmp / "pcm.raw").write_bytes(handle.readframes(handle.getnframes()))
+        (tmp / "pcm.wav").unlink()
         for fmt in formats:
             out = tmp / f"voxline.{fmt}"
             result = voxline_way(long_chunks, out, fmt)
@@ -147,6 +169,14 @@ def bench_assembly(audio_s: float, formats: list[str], per_chunk_s: float) -> di
                          "measured_audio_s": round(result["audio_s"], 1),
                          "wall_s": round(result["wall_s"], 3), "resample_s": None,
                          "x_realtime": round(result["audio_s"] / result["wall_s"], 1)})
+            out = tmp / f"codec.{fmt}"
+            result = codec_only_way(tmp / "pcm.raw", out, fmt, 16000)
+            rows.append({"way": "codec only", "format": fmt, "chunks": 1,
+                         "audio_s": round(result["audio_s"], 1),
+                         "measured_audio_s": round(decoded_s(out), 1),
+                         "wall_s": round(result["wall_s"], 3), "resample_s": None,
+                         "x_realtime": round(result["audio_s"] / result["wall_s"], 1)})
+            out.unlink()
     by = {(r["way"], r["format"]): r["x_realtime"] for r in rows}
     return {"benchmark": "assembly", "rows": rows, "cpus": os.cpu_count(),
             "voxline_vs_per_chunk": {fmt: round(by[("voxline", fmt)] / by[("per-chunk", fmt)], 1)
