@@ -174,12 +174,18 @@ def bench_cache(files: int) -> dict:
             "force_vs_cold": round(rows[2]["process_wall_s"] / cold, 4)}
 
 
-def _big_text(path: Path, size: int) -> None:
+def _big_text(path: Path, size: int, unique: bool = False) -> None:
+    """`size` bytes of English paragraphs; `unique`: each paragraph numbered, so no chunk
+    repeats another and a cold run synthesizes every one (no cache hits within the job)."""
     rng = random.Random(3)
     with open(path, "w", encoding="utf-8") as handle:
         written = 0
+        number = 0
         while written < size:
+            number += 1
             paragraph = " ".join(rng.choice(EN) for _ in range(3)) + "\n\n"
+            if unique:
+                paragraph = f"Report {number}. {paragraph}"
             handle.write(paragraph)
             written += len(paragraph.encode())
 

@@ -5,7 +5,8 @@ The input is what a backend hands the pipeline: chunks of 22.05 kHz speech-like 
 same chunks, same output settings (16 kHz mono):
 
 - **voxline** (the pipeline's own way, `voxline.audio.open_encoder`): each chunk resampled
-  in-process (soxr, the `resample` stage), then written with its pause to one output stream
+  in-process on a worker thread (soxr, the `resample` stage, which a job runs on the worker
+  that synthesized the chunk), then written in order with its pause to one output stream
   (the `concatenate` stage): a WAV is written directly (header + PCM), any other format is fed
   to one FFmpeg process that encodes the whole output;
 - **per-chunk** (the hand-written script's way): each chunk written to a WAV and resampled by
@@ -56,24 +57,45 @@ def chunks_for(audio_s: float) -> list[np.ndarray]:
 
 
 def voxline_way(chunks: list[np.ndarray], out: Path, fmt_name: str) -> dict:
+    """As a job assembles: each chunk resampled on a worker thread (one per core, the
+    default `--workers`; in a job the worker that synthesized it), the main thread writing
+    them in order, with their pauses, to one output stream."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
     from voxline.audio import FORMATS, open_encoder, resample, silence
     from voxline.models import Audio
+    from voxline.settings import default_workers
 
     rate = 16000
+
+    def work(chunk: np.ndarray) -> tuple[np.ndarray, float]:
+        t0 = time.perf_counter()
+        return resample(Audio(chunk, SOURCE_RATE, 1), rate).samples, time.perf_counter() - t0
+
     started = time.perf_counter()
     resample_s = 0.0
     encoder = open_encoder(out, FORMATS[fmt_name], rate)
     pause = silence(PAUSE_S, rate)
-    for i, chunk in enumerate(chunks):
-        t0 = time.perf_counter()
-        pcm = resample(Audio(chunk, SOURCE_RATE, 1), rate).samples
-        resample_s += time.perf_counter() - t0
-        encoder.write(pcm)
-        if i < len(chunks) - 1:
-            encoder.write(pause)
+    workers = default_workers()
+    with ThreadPoolExecutor(workers) as pool:
+        window: deque = deque()
+        pending = iter(chunks)
+        written = 0
+        while True:
+            while len(window) < 2 * workers and (chunk := next(pending, None)) is not None:
+                window.append(pool.submit(work, chunk))
+            if not window:
+                break
+            pcm, seconds = window.popleft().result()
+            resample_s += seconds
+            encoder.write(pcm)
+            written += 1
+            if written < len(chunks):
+                encoder.write(pause)
     encoder.finish()
     wall = time.perf_counter() - started
-    return {"wall_s": wall, "resample_s": resample_s,
+    return {"wall_s": wall, "resample_s": resample_s, "workers": workers,
             "audio_s": encoder.frames_written / rate}
 
 
