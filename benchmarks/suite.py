@@ -76,9 +76,10 @@ def long_jobs(hours: tuple[float, ...], backend: str, workers: int) -> dict:
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"VOXLINE_CACHE_DIR": str(Path(tmp) / "cache"),
-               "VOXLINE_STATE_DIR": str(Path(tmp) / "state")}
         for h in hours:
+            # one cache per job: the shorter job's text is the start of the longer one's
+            env = {"VOXLINE_CACHE_DIR": str(Path(tmp) / f"cache{h}"),
+                   "VOXLINE_STATE_DIR": str(Path(tmp) / f"state{h}")}
             source = Path(tmp) / f"book{h}h.txt"
             bench._big_text(source, max(200, int(h * 3600 * CHARS_PER_S[backend])),
                             unique=True)

@@ -17,7 +17,7 @@ from .models import Chunk, Document, Sentence
 from .normalize import NormalizerSet
 from .pluginmanager import Registry
 from .settings import Settings
-from .textio import BLOCK_CHARS, TextInput
+from .textio import BLOCK_CHARS, FIRST_BLOCK_CHARS, TextInput
 
 _EN_DIGITS = "zero one two three four five six seven eight nine".split()
 _ZH_DIGITS = "零一二三四五六七八九"
@@ -57,13 +57,21 @@ class PreparedInput:
 def prepare_input(reader: TextInput, settings: Settings, registry: Registry,
                   normalizers: NormalizerSet,
                   clock: Callable[[], float] = time.perf_counter,
-                  block_chars: int = BLOCK_CHARS) -> PreparedInput:
-    """Read, ssml-clean, normalize and segment one input, a block at a time."""
+                  block_chars: int = BLOCK_CHARS,
+                  first_block_chars: int | None = None) -> PreparedInput:
+    """Read, ssml-clean, normalize and segment one input, a block at a time.
+
+    With a short first chunk asked for (`settings.first_chunk_chars`, as `-o -` does), the
+    first block is small too (FIRST_BLOCK_CHARS), so the first chunk does not wait for a
+    whole block to be normalized; otherwise an input of up to one block is prepared at
+    once and its chunk count is known from the start (progress shows a total)."""
     started = clock()
+    if first_block_chars is None and settings.first_chunk_chars:
+        first_block_chars = FIRST_BLOCK_CHARS
     if reader.is_ssml:
         blocks = iter([reader.text()])
     else:
-        blocks = reader.blocks(block_chars)
+        blocks = reader.blocks(block_chars, first_block_chars)
     first = next(blocks, "")
     following = next(blocks, None) if not reader.is_ssml else None
     read_s = clock() - started

@@ -22,6 +22,8 @@ from .errors import InputError, UsageError
 from .models import Document
 
 INPUT_SUFFIXES = (".txt", ".ssml")
+# the first block is small: the first chunk (and a stream's first audio) waits only for it
+FIRST_BLOCK_CHARS = 4_000
 BLOCK_CHARS = 256_000          # plain text is prepared a block of about this many characters at a time
 _READ_BYTES = 1 << 20
 
@@ -183,10 +185,15 @@ class TextInput:
         """All of the text at once (for SSML, and small inputs)."""
         return "".join(self.blocks(None))
 
-    def blocks(self, block_chars: int | None = BLOCK_CHARS) -> Iterator[str]:
+    def blocks(self, block_chars: int | None = BLOCK_CHARS,
+               first_block_chars: int | None = None) -> Iterator[str]:
         """The text in blocks of about `block_chars` (all of it at once with None), each
-        checked for binary content and NFC-normalized, control characters removed."""
+        checked for binary content and NFC-normalized, control characters removed. A
+        smaller `first_block_chars` makes the first block that size, so the first chunks
+        are ready without preparing a whole large block first."""
         limit = block_chars
+        if limit is not None and first_block_chars:
+            limit = min(limit, first_block_chars)
         buffer = ""
         try:
             for piece in self._chunks():
@@ -195,6 +202,7 @@ class TextInput:
                     cut = _cut(buffer, limit)
                     yield self._checked(buffer[:cut])
                     buffer = buffer[cut:]
+                    limit = block_chars
             if buffer:
                 yield self._checked(buffer)
         finally:

@@ -242,17 +242,21 @@ def test_streamed_input_gives_the_chunks_of_the_whole(tmp_path):
     registry = build_registry(get_plugin_manager(load_env=""))
     normalizers = NormalizerSet(registry.normalizers)
 
-    def chunks(block_chars):
+    def chunks(block_chars, first_block_chars=None):
         reader = TextInput(io.BytesIO(text.encode()), "t.txt", "t")
         prepared = prepare_input(reader, settings, registry, normalizers,
-                                 block_chars=block_chars)
+                                 block_chars=block_chars, first_block_chars=first_block_chars)
         return prepared.total, list(prepared.chunks)
 
     whole_total, whole = chunks(10**9)
-    streamed_total, streamed = chunks(1500)
-    assert whole_total == len(whole) and streamed_total is None
-    assert [(c.index, c.text, c.pause_after_s, c.span) for c in streamed] == \
-        [(c.index, c.text, c.pause_after_s, c.span) for c in whole]
+    assert whole_total == len(whole)
+    # small blocks, and a small first block before large ones (how a job reads: its first
+    # chunks are ready after only that much text is prepared)
+    for block_chars, first in ((1500, None), (10**9, 700)):
+        streamed_total, streamed = chunks(block_chars, first)
+        assert streamed_total is None
+        assert [(c.index, c.text, c.pause_after_s, c.span) for c in streamed] == \
+            [(c.index, c.text, c.pause_after_s, c.span) for c in whole]
     last = streamed[-1]
     assert text[last.span[0]:last.span[1]].split() == last.source_text.split()
 
