@@ -35,6 +35,7 @@ from .pluginmanager import Registry
 from .prepare import PreparedInput, prepare_input
 from .resilience import Dispatcher, QualityGuard, RetryPolicy
 from .settings import Settings, default_workers
+from .subtitles import SubtitleWriter, speech_bounds
 
 MAX_AUTO_BATCH = 16  # the most a backend's own batch size choice is given room for
 STAGES = ("read", "ssml", "normalize", "segment", "synthesize", "resample", "concatenate")
@@ -69,6 +70,9 @@ class DocumentResult:
     # (settings changed, output missing or altered, or --force), up to date (skipped)
     status: str = "new"
     cached: int = 0  # chunks that came from the cache
+    loudness: dict | None = None  # --loudness: measured before and after (LoudnessReport)
+    subtitles: str | None = None  # --subtitles: the file written beside the output
+    cues: int = 0
 
     @property
     def ok(self) -> bool:
@@ -140,7 +144,8 @@ class JobReport:
                     "exit_code": d.exit_code, "status": d.status, "chunks": d.chunks,
                     "cached": d.cached,
                     "audio_s": round(d.audio_s, 3), "backends": d.backends,
-                    "warnings": d.warnings,
+                    "warnings": d.warnings, "loudness": d.loudness,
+                    "subtitles": d.subtitles, "cues": d.cues,
                     "stage_s": {k: round(v, 4) for k, v in d.stage_s.items()},
                 }
                 for d in self.documents
@@ -247,7 +252,9 @@ class _DocState:
     prepared: PreparedInput
     result: DocumentResult
     upcoming: Chunk | None = None  # the next chunk to submit (None: all submitted)
-    encoder: "audio_mod.Encoder | audio_mod.WavWriter | audio_mod.StreamEncoder | None" = None
+    encoder: "audio_mod.Encoder | audio_mod.WavWriter | audio_mod.StreamEncoder | " \
+        "audio_mod.LoudnessEncoder | None" = None
+    subtitles: "SubtitleWriter | None" = None
     failed: bool = False
     cancelled: bool = False
     read_base: float = 0.0  # time spent hashing and opening the input
@@ -270,6 +277,8 @@ class Pipeline:
         self.registry = registry
         self.settings = settings
         self.format = audio_mod.FORMATS[settings.format]
+        self.loudness = (None if settings.loudness_lufs is None else
+                         audio_mod.LoudnessTarget(settings.loudness_lufs, settings.peak_dbtp))
         registry.configure(settings.backends)
         self.store: cache_mod.ChunkStore | None = None
         self._warned: set[tuple[str, str]] = set()
@@ -364,6 +373,9 @@ class Pipeline:
         if (stat.st_size, stat.st_mtime_ns) != (before["output_bytes"],
                                                 before["output_mtime_ns"]):
             return "redone"
+        if self.settings.subtitles and not spec.output.with_suffix(
+                f".{self.settings.subtitles}").is_file():
+            return "redone"  # the audio is there but its subtitles were removed
         return "up to date"
 
     def _prepare(self, spec: InputSpec, position: int,
@@ -451,9 +463,18 @@ class Pipeline:
         started = time.perf_counter()
         rate = self.settings.sample_rate_hz
         if doc.encoder is None:
-            doc.encoder = audio_mod.open_encoder(doc.spec.output, self.format, rate)
+            doc.encoder = audio_mod.open_encoder(doc.spec.output, self.format, rate,
+                                                 self.loudness)
             if doc.prepared.leading_pause_s:
                 doc.encoder.write(audio_mod.silence(doc.prepared.leading_pause_s, rate))
+        if doc.subtitles is None and self.settings.subtitles:
+            doc.subtitles = SubtitleWriter(doc.spec.output, self.settings.subtitles)
+        if doc.subtitles is not None:
+            bounds = speech_bounds(produced.pcm, rate)
+            if bounds is not None:  # the cue spans the chunk's speech, not its silent ends
+                offset = doc.encoder.frames_written
+                doc.subtitles.add((offset + bounds[0]) / rate, (offset + bounds[1]) / rate,
+                                  chunk.source_text)
         doc.encoder.write(produced.pcm)
         if not is_last:
             doc.encoder.write(audio_mod.silence(chunk.pause_after_s, rate))
@@ -463,6 +484,12 @@ class Pipeline:
             written = doc.encoder.finish()
             doc.result.output = str(written)
             doc.result.audio_s = doc.encoder.frames_written / rate
+            report = getattr(doc.encoder, "report", None)
+            if report is not None:
+                doc.result.loudness = report.to_dict()
+            if doc.subtitles is not None:
+                doc.result.subtitles = str(doc.subtitles.finish())
+                doc.result.cues = doc.subtitles.cues
             doc.result.chunks = chunk.index + 1
         doc.result.add_time("concatenate", time.perf_counter() - started)
         if self.jobs is not None:
@@ -488,6 +515,8 @@ class Pipeline:
         doc.failed = True
         if doc.encoder is not None:
             doc.encoder.abort()
+        if doc.subtitles is not None:
+            doc.subtitles.abort()
         if doc.prepared.reader is not None:
             doc.prepared.reader.close()
         if isinstance(exc, VoxlineError):
@@ -633,6 +662,8 @@ class Pipeline:
             for doc in open_docs:
                 if doc.result.output is None and doc.encoder is not None:
                     doc.encoder.abort()
+                if doc.result.output is None and doc.subtitles is not None:
+                    doc.subtitles.abort()
                 if doc.prepared.reader is not None:
                     doc.prepared.reader.close()
                 if interrupted and doc.result.output is None and not doc.failed:

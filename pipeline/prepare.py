@@ -227,11 +227,15 @@ def prepare(document: Document, settings: Settings, registry: Registry,
         if isinstance(item, ssml.TextRun):
             for text, span in segment.split_sentences(item.text, 0):
                 if item.text != item.source_text:  # a <sub>: its alias stands for its source
-                    source, real_span = item.source_text, item.span
-                else:
-                    source, real_span = text, (item.span[0] + span[0], item.span[0] + span[1])
-                pieces.append((text, real_span, item, source))
-                pauses_after.append(0.0)
+                    pieces.append((text, item.span, item, item.source_text))
+                    pauses_after.append(0.0)
+                    continue
+                cues = (segment.split_cues(text, span, settings.subtitle_chars)
+                        if settings.subtitles else [(text, span)])
+                for piece, (start, end) in cues:  # subtitles: long sentences cut to cues
+                    pieces.append((piece, (item.span[0] + start, item.span[0] + end), item,
+                                   piece))
+                    pauses_after.append(0.0)
         elif isinstance(item, ssml.Pause):
             if pauses_after:
                 pauses_after[-1] += item.duration_s
@@ -273,7 +277,8 @@ def prepare(document: Document, settings: Settings, registry: Registry,
                for name in {s.backend for s in sentences}}
     inline = {name: registry.capabilities(name).inline_breaks_s for name in budgets}
     chunks = segment.pack_chunks(sentences, budgets, settings.sentence_pause_s, inline,
-                                 settings.paragraph_pause_s, settings.first_chunk_chars)
+                                 settings.paragraph_pause_s, settings.first_chunk_chars,
+                                 merge=not settings.subtitles)
     stage_s["segment"] += clock() - started
     return Prepared(document, chunks, leading_pause, list(cleaned.warnings), stage_s)
 

@@ -119,6 +119,37 @@ def split_clauses(text: str, budget: int) -> list[str]:
     return _merge_pieces([c for c in _CLAUSE.split(text) if c], budget)
 
 
+# clause marks in written text: CJK ones anywhere, Latin ones before a space (not "1,000")
+_WRITTEN_CLAUSE = re.compile(r"(?<=[，、：；])|(?<=[,;:])(?=\s)")
+
+
+def split_cues(text: str, span: tuple[int, int], cue_chars: int) -> list[tuple[str, tuple[int, int]]]:
+    """A written sentence cut at its clause marks into pieces that each fit a subtitle cue
+    (`cue_chars` letters, a third as many CJK characters; see `first_chunk_budget`), with
+    their spans. A clause longer than that stays whole: it is cut later if it exceeds the
+    backend's budget."""
+    limit = first_chunk_budget(text, cue_chars)
+    if len(text) <= limit:
+        return [(text, span)]
+    bounds = [0] + [m.start() for m in _WRITTEN_CLAUSE.finditer(text)
+                    if 0 < m.start() < len(text)] + [len(text)]
+    pieces: list[tuple[int, int]] = []
+    for start, end in zip(bounds, bounds[1:]):
+        if pieces and end - pieces[-1][0] <= limit:
+            pieces[-1] = (pieces[-1][0], end)
+        else:
+            pieces.append((start, end))
+    out = []
+    for start, end in pieces:
+        piece = text[start:end]
+        stripped = piece.strip()
+        if stripped:
+            lead = len(piece) - len(piece.lstrip())
+            begin = span[0] + start + lead
+            out.append((stripped, (begin, begin + len(stripped))))
+    return out
+
+
 def joiner(left: str, right: str) -> str:
     return "" if _CJK.search(left[-1:]) or _CJK.search(right[:1]) else " "
 
@@ -126,7 +157,7 @@ def joiner(left: str, right: str) -> str:
 def pack_chunks(
     sentences: list[Sentence], budgets: dict[str, int], sentence_pause_s: float,
     inline_breaks: dict[str, float] | None = None, paragraph_pause_s: float = 0.6,
-    first_chars: int = 0,
+    first_chars: int = 0, merge: bool = True,
 ) -> list[Chunk]:
     """Merge consecutive sentences that go to the same backend, voice, language and
     delivery, up to that backend's budget. A sentence with a pause after it (a break, a
@@ -136,7 +167,10 @@ def pack_chunks(
 
     `first_chars` > 0 keeps the first chunk short (see `first_chunk_budget`) so that its
     audio, the first a listener of a stream hears, is ready sooner: it ends after the first
-    sentence, or at a clause mark of a long one, once that limit is reached."""
+    sentence, or at a clause mark of a long one, once that limit is reached.
+
+    `merge=False` (subtitles) makes every sentence its own chunk, so each chunk's audio
+    times one cue."""
     inline_breaks = inline_breaks or {}
     chunks: list[Chunk] = []
     current: list[Sentence] = []
@@ -182,7 +216,8 @@ def pack_chunks(
                 inline = inline_breaks.get(head.backend, 0.0)
                 kept = (0 < head.pause_after_s <= inline
                         and head.pause_after_s < paragraph_pause_s)
-                if (not same or (head.pause_after_s and not kept) or length > budget
+                if (not merge or not same or (head.pause_after_s and not kept)
+                        or length > budget
                         or (first_chars and not chunks and length > limit)):
                     flush()
             current.append(part)

@@ -47,6 +47,15 @@ class Settings:
     # the first chunk's size limit in letters (a third as many CJK characters); 0: the
     # backend's budget. `-o -` uses STREAM_FIRST_CHUNK_CHARS so audio starts sooner
     first_chunk_chars: int = 0
+    # EBU R128 integrated loudness of each output in LUFS (measured with FFmpeg once the
+    # audio is complete, then one gain, with a true-peak limiter where needed); None: as made
+    loudness_lufs: float | None = None
+    peak_dbtp: float = -1.0           # the true-peak ceiling of loudness normalization
+    # subtitles beside each output (srt or vtt), a cue per sentence timed from its audio;
+    # a longer sentence is cut at clause marks into cues of up to subtitle_chars letters
+    # (a third as many CJK characters)
+    subtitles: str | None = None
+    subtitle_chars: int = 84
     routes: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ROUTES))
     backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # resilience: what happens when a backend fails or returns audio that is too short
@@ -76,6 +85,8 @@ _SYNTH_KEYS = {
     "format": ("format", str), "sentence_pause": ("sentence_pause_s", float),
     "paragraph_pause": ("paragraph_pause_s", float),
     "first_chunk_chars": ("first_chunk_chars", int),
+    "loudness": ("loudness_lufs", float), "peak": ("peak_dbtp", float),
+    "subtitles": ("subtitles", str), "subtitle_chars": ("subtitle_chars", int),
     "fallback": ("fallback", tuple), "retries": ("retries", int),
     "retry_backoff": ("retry_backoff_s", float), "retry_backoff_max": ("retry_backoff_max_s", float),
     "breaker_failures": ("breaker_failures", int), "breaker_cooldown": ("breaker_cooldown_s", float),
@@ -231,6 +242,16 @@ def validate(settings: Settings) -> None:
         parse_age(settings.cache_ttl)
     if any(cps <= 0 for cps in settings.max_chars_per_s.values()):
         raise UsageError("quality.max_chars_per_s values must be positive")
+    if settings.loudness_lufs is not None and not -70 <= settings.loudness_lufs <= -5:
+        raise UsageError(f"loudness must be between -70 and -5 LUFS, got {settings.loudness_lufs}"
+                         " (news and podcasts use -16, EBU R128 broadcast -23)")
+    if settings.subtitles is not None and settings.subtitles not in ("srt", "vtt"):
+        raise UsageError(f"unknown subtitle format {settings.subtitles!r} (known: srt, vtt)")
+    if not 20 <= settings.subtitle_chars <= 500:
+        raise UsageError(f"subtitle_chars must be between 20 and 500, got "
+                         f"{settings.subtitle_chars}")
+    if not -9 <= settings.peak_dbtp <= 0:
+        raise UsageError(f"peak must be between -9 and 0 dBTP, got {settings.peak_dbtp}")
     for name in ("sentence_pause_s", "paragraph_pause_s"):
         if not 0 <= getattr(settings, name) <= 30:
             raise UsageError(f"{name.removesuffix('_s')} must be between 0 and 30 seconds")

@@ -11,6 +11,7 @@ _SETTINGS_KEYS = {
     "sample_rate": "sample_rate", "fmt": "format", "fallback": "fallback",
     "retries": "retries", "quality_guard": "quality_guard", "cache": "cache",
     "cache_max": "cache_max", "cache_ttl": "cache_ttl",
+    "loudness": "loudness", "peak": "peak", "subtitles": "subtitles",
 }
 
 
@@ -35,6 +36,15 @@ def synthesis_options(fn):
         click.option("--sample-rate", type=int, help="Output sample rate in Hz [default: 16000]."),
         click.option("--format", "fmt", type=click.Choice(
             ["wav", "flac", "mp3", "ogg", "opus", "m4a"]), help="Output format [default: wav]."),
+        click.option("--loudness", type=float, metavar="LUFS",
+                     help="Normalize each output to this EBU R128 integrated loudness, e.g. "
+                          "-16 (measured with FFmpeg's ebur128 once the audio is done, then a gain "
+                          "and, where peaks need it, a true-peak limiter)."),
+        click.option("--peak", type=float, metavar="DBTP",
+                     help="True-peak ceiling for --loudness [default: -1]."),
+        click.option("--subtitles", type=click.Choice(["srt", "vtt"]),
+                     help="Write subtitles beside each output (book.wav → book.srt): a cue "
+                          "per sentence, timed from its audio, showing the written text."),
         click.option("--fallback", metavar="B1,B2",
                      help="Backends to try, in order, for a chunk its own backend cannot do "
                           "(e.g. chattts-v1,espeak)."),

@@ -120,6 +120,9 @@ def plan_job(paths, output, recursive: bool, config, options: dict) -> PlannedJo
         options["fmt"] = suffix_format.name
     settings = load_settings(config, settings_overrides(options),
                              backend_overrides=backend_overrides(options))
+    if options.get("peak") is not None and settings.loudness_lufs is None:
+        raise UsageError("--peak is the true-peak ceiling of --loudness; give --loudness too "
+                         "(e.g. --loudness -16 --peak -1)")
     inputs = find_inputs(list(paths), recursive=recursive)
     if not inputs:
         raise UsageError(f"no .txt or .ssml files found in {', '.join(map(str, paths))}"
@@ -134,6 +137,12 @@ def plan_job(paths, output, recursive: bool, config, options: dict) -> PlannedJo
         if settings.format not in STREAMABLE:
             raise UsageError(f"{settings.format} cannot be streamed (it needs a seekable "
                              f"file); with -o - use {', '.join(STREAMABLE)}")
+        if settings.subtitles is not None:
+            raise UsageError("--subtitles are written beside the audio file; with -o - "
+                             "there is none (give an output file)")
+        if settings.loudness_lufs is not None:
+            raise UsageError("--loudness measures the whole audio before it writes any, so "
+                             "it cannot stream to standard output; give an output file")
         specs, single = [InputSpec(inputs[0][0], STDOUT)], True
         if not settings.first_chunk_chars:  # a short first chunk: audio starts sooner
             from dataclasses import replace
@@ -212,9 +221,25 @@ def summary(report) -> str:
     ]
     lines.extend(synthesis_summary(data))
     for doc in report.documents:
+        if doc.ok and doc.loudness:
+            lines.append(loudness_line(doc.output, doc.loudness))
+        if doc.ok and doc.subtitles:
+            lines.append(f"subtitles: {doc.subtitles} ({doc.cues} cues)")
         if not doc.ok:
             lines.append(f"failed: {doc.error}")
     return "\n".join(lines)
+
+
+def loudness_line(output: str, loudness: dict) -> str:
+    def lufs(value):
+        return "silence" if value is None else f"{value:.1f} LUFS"
+
+    if loudness["mode"] == "skipped":
+        return f"loudness: {output}: silence, left as it is"
+    peak = loudness["output_true_peak_dbtp"]
+    return (f"loudness: {output}: {lufs(loudness['output_lufs'])}"
+            + (f", true peak {peak:.1f} dBTP" if peak is not None else "")
+            + f" (was {lufs(loudness['input_lufs'])}; {loudness['mode']})")
 
 
 def synthesis_summary(data: dict) -> list[str]:

@@ -1,0 +1,166 @@
+"""Long-form production: loudness normalization and subtitles, measured from the files the
+real local backends (Piper, eSpeak NG) produce."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import wave
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from voxline.audio import ffmpeg_exe
+from voxline.subtitles import parse
+
+
+def ebur128(path) -> dict:
+    """Integrated loudness (LUFS) and true peak (dBTP) as FFmpeg's ebur128 filter reads the
+    file, independently of how voxline measured it."""
+    log = subprocess.run(
+        [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-i", str(path), "-af",
+         "ebur128=peak=true:framelog=quiet", "-f", "null", "-"],
+        capture_output=True, check=True).stderr.decode()
+    summary = log[log.rindex("Summary:"):]
+    return {"i": float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1)),
+            "tp": float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1))}
+
+
+def read_pcm(path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path), "rb") as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16), w.getframerate()
+
+
+# -- loudness ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target, backend, lang, text", [
+    (-16, "piper", "en", "The council approved the budget on Tuesday. Work starts in May, "
+                         "and the first trains run next year. Fares stay the same."),
+    (-23, "espeak", "zh", "国家统计局今天发布数据。工业增加值同比增长百分之七。消费市场继续恢复。"),
+])
+def test_loudness_reaches_the_target_within_one_lu(tmp_path, target, backend, lang, text):
+    source = tmp_path / "bulletin.txt"
+    source.write_text(text, encoding="utf-8")
+    plain, loud = tmp_path / "plain.wav", tmp_path / "loud.wav"
+    assert run_cli("synth", str(source), "-o", str(plain), "--backend", backend,
+                   "--lang", lang).returncode == 0
+    done = run_cli("synth", str(source), "-o", str(loud), "--backend", backend, "--lang",
+                   lang, "--loudness", str(target), "--peak", "-1", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    before, after = ebur128(plain), ebur128(loud)
+    assert abs(before["i"] - target) > 1.5  # the test means something: it had to change
+    assert abs(after["i"] - target) <= 1.0, (before, after)
+    assert after["tp"] <= -1.0 + 0.3, after
+    # the same length of audio, and the report says what was measured
+    assert read_pcm(loud)[0].size == read_pcm(plain)[0].size
+    loudness = json.loads(done.stdout)["documents"][0]["loudness"]
+    assert abs(loudness["output_lufs"] - after["i"]) < 0.3
+    assert abs(loudness["input_lufs"] - before["i"]) < 0.3
+
+
+def test_loudness_in_a_compressed_format_and_what_is_refused(tmp_path):
+    source = tmp_path / "prompt.txt"
+    source.write_text("Thank you for calling. Your call is important to us.", encoding="utf-8")
+    out = tmp_path / "prompt.mp3"
+    done = run_cli("synth", str(source), "-o", str(out), "--backend", "espeak",
+                   "--loudness", "-18")
+    assert done.returncode == 0, done.stderr.decode()
+    assert abs(ebur128(out)["i"] + 18) <= 1.0
+    assert "loudness: " in done.stdout.decode() and "-18" in done.stdout.decode()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files
+
+    streamed = run_cli("synth", str(source), "-o", "-", "--loudness", "-16")
+    assert streamed.returncode == 2
+    assert "cannot stream" in streamed.stderr.decode()
+    peak_only = run_cli("synth", str(source), "-o", str(tmp_path / "x.wav"), "--peak", "-2")
+    assert peak_only.returncode == 2 and "--loudness" in peak_only.stderr.decode()
+    silly = run_cli("synth", str(source), "-o", str(tmp_path / "x.wav"), "--loudness", "10")
+    assert silly.returncode == 2 and "between -70 and -5" in silly.stderr.decode()
+
+
+# -- subtitles --------------------------------------------------------------------------
+
+def speech_spans(pcm: np.ndarray, rate: int, min_gap_s: float = 0.15,
+                 min_span_s: float = 0.03) -> list[tuple[float, float]]:
+    """Stretches of speech in `pcm` (the test's own silence detection): 10 ms frames with an
+    RMS level over -40 dBFS, joined across gaps shorter than `min_gap_s`, stretches shorter
+    than `min_span_s` (a click) dropped."""
+    frame = rate // 100
+    frames = pcm[: pcm.size // frame * frame].astype(np.float64).reshape(-1, frame)
+    loud = np.sqrt((frames ** 2).mean(axis=1)) > 328
+    spans: list[list[float]] = []
+    for i in np.flatnonzero(loud):
+        start, end = i * frame / rate, (i + 1) * frame / rate
+        if spans and start - spans[-1][1] < min_gap_s:
+            spans[-1][1] = end
+        else:
+            spans.append([start, end])
+    return [(a, b) for a, b in spans if b - a >= min_span_s]
+
+
+@pytest.mark.parametrize("backend, lang, sentences", [
+    ("espeak", "en", ["The train leaves at 9:45 from platform 2.", "Tickets cost $5.",
+                      "Please keep your bags with you.", "Thank you for travelling with us."]),
+    ("piper", "en", ["Good morning.", "Here is the news at 8 o'clock.",
+                     "Rain is expected later today.", "That is all for now."]),
+    ("espeak", "zh", ["今天气温25度。", "明天有小雨。", "请大家注意出行安全。"]),
+])
+def test_cues_follow_the_audio_within_50_ms_and_show_the_written_text(
+        tmp_path, backend, lang, sentences):
+    source = tmp_path / "script.txt"
+    # paragraphs: a clear pause between sentences, so silence detection finds each one
+    source.write_text("\n\n".join(sentences), encoding="utf-8")
+    out = tmp_path / "script.wav"
+    done = run_cli("synth", str(source), "-o", str(out), "--backend", backend, "--lang", lang,
+                   "--subtitles", "srt", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    srt = (tmp_path / "script.srt").read_text(encoding="utf-8")
+    assert srt.startswith("1\n00:00:")
+    cues = parse(srt)
+    assert [c.text for c in cues] == sentences  # as written: "$5", "9:45", "25度"
+    pcm, rate = read_pcm(out)
+    spans = speech_spans(pcm, rate)
+    assert len(spans) == len(cues), (spans, cues)
+    for cue, (start, end) in zip(cues, spans):
+        assert abs(cue.start_s - start) <= 0.05, (cue, start)
+        assert abs(cue.end_s - end) <= 0.05, (cue, end)
+    report = json.loads(done.stdout)["documents"][0]
+    assert report["subtitles"] == str(tmp_path / "script.srt") and report["cues"] == len(cues)
+
+
+def test_a_long_sentence_becomes_several_cues_and_vtt_works(tmp_path):
+    sentence = ("When the storm reached the coast on Sunday night, thousands of homes lost "
+                "power, roads were closed across the region, and schools stayed shut until "
+                "the water went down on Wednesday.")
+    source = tmp_path / "storm.txt"
+    source.write_text(sentence + "\n\nCrews are still at work.", encoding="utf-8")
+    out = tmp_path / "storm.wav"
+    done = run_cli("synth", str(source), "-o", str(out), "--backend", "espeak",
+                   "--subtitles", "vtt")
+    assert done.returncode == 0, done.stderr.decode()
+    vtt = (tmp_path / "storm.vtt").read_text(encoding="utf-8")
+    assert vtt.startswith("WEBVTT\n\n") and "." in vtt.split("-->")[0]
+    cues = parse(vtt)
+    assert len(cues) >= 3 and cues[-1].text == "Crews are still at work."
+    # the long sentence's cues read back as the sentence, each short enough to read
+    assert " ".join(c.text for c in cues[:-1]) == sentence
+    assert all(len(c.text) <= 84 for c in cues)
+    assert all(a.end_s <= b.start_s for a, b in zip(cues, cues[1:]))
+    assert cues[-1].end_s <= read_pcm(out)[0].size / 16000 + 0.01
+
+
+def test_subtitles_come_back_when_removed_and_are_refused_for_a_stream(tmp_path):
+    source = tmp_path / "note.txt"
+    source.write_text("One. Two. Three.", encoding="utf-8")
+    out = tmp_path / "note.wav"
+    args = ("synth", str(source), "-o", str(out), "--backend", "espeak", "--subtitles", "srt")
+    assert run_cli(*args).returncode == 0
+    first = (tmp_path / "note.srt").read_text()
+    (tmp_path / "note.srt").unlink()
+    again = run_cli(*args)
+    assert again.returncode == 0 and (tmp_path / "note.srt").read_text() == first
+    assert "up to date" in run_cli(*args).stdout.decode()
+    streamed = run_cli("synth", str(source), "-o", "-", "--subtitles", "srt")
+    assert streamed.returncode == 2 and "beside the audio" in streamed.stderr.decode()
