@@ -42,10 +42,11 @@ FORMATS = {
     "ogg": OutputFormat("ogg", ".ogg", "ogg", ("-c:a", "libvorbis", "-q:a", "4")),
     "opus": OutputFormat("opus", ".opus", "opus", ("-c:a", "libopus", "-b:a", "32k")),
     "m4a": OutputFormat("m4a", ".m4a", "ipod", ("-c:a", "aac", "-b:a", "64k")),
+    "m4b": OutputFormat("m4b", ".m4b", "ipod", ("-c:a", "aac", "-b:a", "64k")),  # audiobook
 }
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 STDOUT = Path("-")  # `-o -`: the output streams to standard output
-STREAMABLE = ("wav", "mp3", "ogg", "opus", "flac")  # m4a needs a seekable file
+STREAMABLE = ("wav", "mp3", "ogg", "opus", "flac")  # m4a and m4b need a seekable file
 
 
 def is_stdout(path: Path | str) -> bool:
@@ -53,18 +54,28 @@ def is_stdout(path: Path | str) -> bool:
 
 
 def open_encoder(destination: Path, fmt: "OutputFormat", sample_rate_hz: int,
-                 loudness: "LoudnessTarget | None" = None):
+                 loudness: "LoudnessTarget | None" = None, metadata: Path | None = None):
     """The encoder for `destination`: standard output streamed as chunks arrive (`-o -`),
     a WAV written directly (PCM needs no encoding: a copy, no FFmpeg), or FFmpeg encoding
     to a file; files are written under a temporary name and renamed when complete. With a
-    `loudness` target the PCM is kept in a temporary file and normalized when complete."""
+    `loudness` target the PCM is kept in a temporary file and normalized when complete.
+    `metadata`: an FFmpeg ffmetadata file (title, chapters) for the output's container."""
     if is_stdout(destination):
         return StreamEncoder(fmt, sample_rate_hz)
     if loudness is not None:
-        return LoudnessEncoder(destination, fmt, sample_rate_hz, loudness)
-    if fmt.name == "wav":
+        return LoudnessEncoder(destination, fmt, sample_rate_hz, loudness, metadata)
+    if fmt.name == "wav" and metadata is None:
         return WavWriter(destination, sample_rate_hz)
-    return Encoder(destination, fmt, sample_rate_hz)
+    return Encoder(destination, fmt, sample_rate_hz, metadata)
+
+
+def _metadata_args(metadata: Path | None) -> tuple[list[str], list[str]]:
+    """FFmpeg arguments that take title and chapters from an ffmetadata file: (after the
+    audio input, before the output file)."""
+    if metadata is None:
+        return [], []
+    return (["-f", "ffmetadata", "-i", str(metadata)],
+            ["-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"])
 
 
 def wav_header(sample_rate_hz: int, data_bytes: int = 0xFFFFFFFF) -> bytes:
@@ -163,7 +174,8 @@ class Encoder:
     file.
     """
 
-    def __init__(self, destination: Path, fmt: OutputFormat, sample_rate_hz: int):
+    def __init__(self, destination: Path, fmt: OutputFormat, sample_rate_hz: int,
+                 metadata: Path | None = None):
         import ffmpeg
 
         self.destination = destination
@@ -177,6 +189,12 @@ class Encoder:
             .global_args("-nostdin", "-loglevel", "error", "-y")
             .compile(cmd=ffmpeg_exe())
         )
+        if metadata is not None:
+            extra_in, extra_out = _metadata_args(metadata)
+            after = args.index("pipe:0") + 1
+            args[after:after] = extra_in
+            at = args.index(str(self.partial))
+            args[at:at] = extra_out
         try:
             destination.parent.mkdir(parents=True, exist_ok=True)
             remove_stale_partials(destination)
@@ -509,8 +527,9 @@ class LoudnessEncoder:
     """
 
     def __init__(self, destination: Path, fmt: OutputFormat, sample_rate_hz: int,
-                 target: LoudnessTarget):
+                 target: LoudnessTarget, metadata: Path | None = None):
         self.destination = destination
+        self.metadata = metadata
         self.fmt = fmt
         self.sample_rate_hz = sample_rate_hz
         self.target = target
@@ -538,10 +557,11 @@ class LoudnessEncoder:
 
     def _ffmpeg(self, inputs: list[str], filters: str | None, codec: tuple[str, ...],
                 muxer: str, out: Path) -> None:
+        extra_in, extra_out = _metadata_args(self.metadata if out == self.partial else None)
         proc = subprocess.run(
             [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *inputs,
-             *(["-af", filters] if filters else []), "-ar", str(self.sample_rate_hz),
-             "-ac", "1", *codec, "-f", muxer, str(out)],
+             *extra_in, *(["-af", filters] if filters else []), *extra_out,
+             "-ar", str(self.sample_rate_hz), "-ac", "1", *codec, "-f", muxer, str(out)],
             capture_output=True, check=False)
         if proc.returncode != 0:
             lines = [line for line in proc.stderr.decode(errors="replace").splitlines()

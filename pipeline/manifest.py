@@ -83,6 +83,13 @@ CREATE TABLE IF NOT EXISTS chunks (
     audio_s REAL,
     PRIMARY KEY (job, position, idx)
 );
+CREATE TABLE IF NOT EXISTS books (
+    job TEXT PRIMARY KEY,
+    output TEXT NOT NULL,
+    chapters TEXT NOT NULL,
+    audio_s REAL,
+    updated REAL NOT NULL
+);
 """
 
 
@@ -251,6 +258,14 @@ class JobLog:
             "audio_s = COALESCE(?, audio_s), updated = ? WHERE job = ? AND position = ?",
             (state, error, size, mtime, total, audio_s, time.time(), job, position))])
 
+    def book_written(self, job: str, output: str, chapters: list[dict],
+                     audio_s: float) -> None:
+        """A --chapters job's book and its table of contents (title, source, start_s,
+        end_s per chapter)."""
+        self._write([(
+            "INSERT OR REPLACE INTO books VALUES (?, ?, ?, ?, ?)",
+            (job, output, json.dumps(chapters, ensure_ascii=False), audio_s, time.time()))])
+
     def finish(self, job: str, state: str) -> None:
         self._write([("UPDATE jobs SET state = ?, updated = ?, pid = NULL WHERE id = ?",
                       (state, time.time(), job))])
@@ -305,8 +320,11 @@ class JobLog:
                     "FROM chunks WHERE job = ? AND position = ? ORDER BY idx",
                     (job, doc["position"]))]
             documents.append(doc)
+        book = self._read("SELECT output, chapters, audio_s FROM books WHERE job = ?", (job,))
         return {**summary, "command": json.loads(command or "[]"),
-                "settings": json.loads(settings or "{}"), "documents": documents}
+                "settings": json.loads(settings or "{}"), "documents": documents,
+                **({"book": {"output": book[0][0], "chapters": json.loads(book[0][1]),
+                             "audio_s": book[0][2]}} if book else {})}
 
     def forget(self, older_than_s: float | None = None) -> int:
         """Remove finished jobs' manifests (those not updated for `older_than_s`)."""
@@ -315,7 +333,8 @@ class JobLog:
                    if j["state"] != "running" and j["updated"] <= cutoff]
         statements = []
         for job in victims:
-            for table, column in (("chunks", "job"), ("documents", "job"), ("jobs", "id")):
+            for table, column in (("chunks", "job"), ("documents", "job"), ("books", "job"),
+                                  ("jobs", "id")):
                 statements.append((f"DELETE FROM {table} WHERE {column} = ?", (job,)))
         self._write(statements)
         return len(victims)

@@ -41,9 +41,10 @@ class Settings:
     # chunks per call to a batching backend (chattts-local); None: the backend chooses
     batch_size: int | None = None
     sample_rate_hz: int = 16000       # output sample rate
-    format: str = "wav"               # wav, flac, mp3, ogg, opus, m4a
+    format: str = "wav"               # wav, flac, mp3, ogg, opus, m4a, m4b
     sentence_pause_s: float = 0.2     # silence between chunks within a paragraph
     paragraph_pause_s: float = 0.6    # silence between paragraphs
+    chapter_pause_s: float = 2.0      # silence between chapters (--chapters)
     # the first chunk's size limit in letters (a third as many CJK characters); 0: the
     # backend's budget. `-o -` uses STREAM_FIRST_CHUNK_CHARS so audio starts sooner
     first_chunk_chars: int = 0
@@ -84,6 +85,7 @@ _SYNTH_KEYS = {
     "sample_rate": ("sample_rate_hz", int),
     "format": ("format", str), "sentence_pause": ("sentence_pause_s", float),
     "paragraph_pause": ("paragraph_pause_s", float),
+    "chapter_pause": ("chapter_pause_s", float),
     "first_chunk_chars": ("first_chunk_chars", int),
     "loudness": ("loudness_lufs", float), "peak": ("peak_dbtp", float),
     "subtitles": ("subtitles", str), "subtitle_chars": ("subtitle_chars", int),
@@ -252,7 +254,7 @@ def validate(settings: Settings) -> None:
                          f"{settings.subtitle_chars}")
     if not -9 <= settings.peak_dbtp <= 0:
         raise UsageError(f"peak must be between -9 and 0 dBTP, got {settings.peak_dbtp}")
-    for name in ("sentence_pause_s", "paragraph_pause_s"):
+    for name in ("sentence_pause_s", "paragraph_pause_s", "chapter_pause_s"):
         if not 0 <= getattr(settings, name) <= 30:
             raise UsageError(f"{name.removesuffix('_s')} must be between 0 and 30 seconds")
 

@@ -142,7 +142,10 @@ def parse(text: str) -> list[Cue]:
         if timing is None:
             continue
         start, _, end = lines[timing].partition("-->")
-        cues.append(Cue(_seconds(start), _seconds(end), " ".join(lines[timing + 1:])))
+        text = ""
+        for line in lines[timing + 1:]:  # wrapped lines joined back: no space inside CJK
+            text += ("" if not text or (_is_cjk(text[-1]) and _is_cjk(line[0])) else " ") + line
+        cues.append(Cue(_seconds(start), _seconds(end), text))
     return cues
 
 

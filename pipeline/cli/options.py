@@ -35,7 +35,8 @@ def synthesis_options(fn):
                           "string, or random:PATH (sampled once, saved there, reused)."),
         click.option("--sample-rate", type=int, help="Output sample rate in Hz [default: 16000]."),
         click.option("--format", "fmt", type=click.Choice(
-            ["wav", "flac", "mp3", "ogg", "opus", "m4a"]), help="Output format [default: wav]."),
+            ["wav", "flac", "mp3", "ogg", "opus", "m4a", "m4b"]),
+            help="Output format [default: wav]."),
         click.option("--loudness", type=float, metavar="LUFS",
                      help="Normalize each output to this EBU R128 integrated loudness, e.g. "
                           "-16 (measured with FFmpeg's ebur128 once the audio is done, then a gain "

@@ -26,14 +26,17 @@ from .options import backend_overrides, metrics_options, settings_overrides, syn
 @click.option("--force", is_flag=True,
               help="Redo inputs whose output is up to date (chunks still come from the "
                    "cache; --no-cache to resynthesize them too).")
+@click.option("--chapters", is_flag=True,
+              help="Make one audiobook (-o BOOK.m4b or BOOK.mp3) with a chapter per input "
+                   "file, or per Markdown heading (# Title) of a single input.")
 @click.option("--tui", is_flag=True,
               help="Run the job in the terminal UI (the same as `voxline tui`).")
 def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, metrics_port,
-          metrics_textfile, tui, **options):
+          metrics_textfile, tui, chapters, **options):
     """Synthesize PATHS (files; folders scanned for *.txt and *.ssml; - for stdin)."""
     from voxline.job import Job, Pipeline
 
-    planned = plan_job(paths, output, recursive, config, options)
+    planned = plan_job(paths, output, recursive, config, options, chapters=chapters)
     pm, registry, settings, specs = planned.pm, planned.registry, planned.settings, planned.specs
     streaming = planned.streaming
     if tui and streaming:
@@ -41,6 +44,10 @@ def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, metr
 
         raise UsageError("-o - streams the audio to standard output; the terminal UI needs "
                          "an output file or folder")
+    if tui and chapters:
+        from voxline.errors import UsageError
+
+        raise UsageError("--chapters runs in `voxline synth`, not in the terminal UI")
     if tui and not dry_run:
         from voxline.tui.app import run_app
 
@@ -64,15 +71,70 @@ def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, metr
     try:
         with metrics_export(pm, metrics_port, metrics_textfile, quiet):
             report = Pipeline(pm, registry, settings, force=force).run(Job(specs, settings))
+        if planned.book is not None:
+            book = finish_book(planned, report)
     finally:
         if display is not None:
             pm.unregister(display)
     # with -o -, standard output is the audio: the summary goes to standard error
+    data = report.to_dict()
+    if planned.book is not None:
+        data["book"] = book
     if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), err=streaming)
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2), err=streaming)
     else:
         click.echo(summary(report), err=streaming)
-    return report.exit_code
+        if planned.book is not None:
+            click.echo(book_summary(book))
+    return max(report.exit_code, book.get("exit_code", 0)) if planned.book is not None \
+        else report.exit_code
+
+
+def finish_book(planned: "PlannedJob", report) -> dict:
+    """After a --chapters job: the book assembled from its chapters when all are done, its
+    table of contents recorded in the job's manifest; else why not."""
+    from voxline import audio as audio_mod
+    from voxline import manifest as manifest_mod
+    from voxline.chapters import assemble
+    from voxline.errors import VoxlineError
+
+    book, settings = planned.book, planned.book_settings
+    if not all(doc.ok for doc in report.documents) or report.interrupted:
+        return {"output": None, "exit_code": report.exit_code,
+                "error": f"{book.output} not written: not every chapter is done (they are "
+                         f"kept in {book.work}; run the same command again to go on)"}
+    try:
+        loudness = (None if settings.loudness_lufs is None else
+                    audio_mod.LoudnessTarget(settings.loudness_lufs, settings.peak_dbtp))
+        result = assemble(book, audio_mod.FORMATS[settings.format], settings.sample_rate_hz,
+                          settings.chapter_pause_s, loudness, settings.subtitles)
+    except VoxlineError as exc:
+        return {"output": None, "exit_code": exc.exit_code, "error": str(exc)}
+    log = manifest_mod.JobLog()
+    try:
+        log.book_written(report.job_id, result["output"], result["chapters"],
+                         result["audio_s"])
+    finally:
+        log.close()
+    for doc in report.documents:  # each chapter's audio is now in the book
+        doc.output, doc.subtitles = result["output"], None
+    return {**result, "exit_code": 0}
+
+
+def book_summary(book: dict) -> str:
+    if not book.get("output"):
+        return f"book: {book['error']}"
+    lines = [f"book: {book['output']} ({len(book['chapters'])} chapters, "
+             f"{_duration(book['audio_s'])})"]
+    for entry in book["chapters"]:
+        start = round(entry["start_s"])
+        lines.append(f"  {start // 3600}:{start % 3600 // 60:02d}:{start % 60:02d}  "
+                     f"{entry['title']}")
+    if book.get("loudness"):
+        lines.append(loudness_line(book["output"], book["loudness"]))
+    if book.get("subtitles"):
+        lines.append(f"subtitles: {book['subtitles']}")
+    return "\n".join(lines)
 
 
 @dataclass
@@ -86,6 +148,8 @@ class PlannedJob:
     specs: list
     output: Path
     single_file: bool
+    book: object = None           # --chapters: the chapters.Book being made
+    book_settings: object = None  # --chapters: the settings the book is assembled with
 
     @property
     def streaming(self) -> bool:
@@ -102,7 +166,8 @@ class PlannedJob:
             check_writable(folder)
 
 
-def plan_job(paths, output, recursive: bool, config, options: dict) -> PlannedJob:
+def plan_job(paths, output, recursive: bool, config, options: dict,
+             chapters: bool = False) -> PlannedJob:
     """What `synth` (and the TUI) do before any work: settings from the config, environment
     and `options` (synthesis_options' parameters), the inputs found and where each output
     goes, and the backend names checked. Raises a VoxlineError a user can act on."""
@@ -131,6 +196,8 @@ def plan_job(paths, output, recursive: bool, config, options: dict) -> PlannedJo
         from voxline.audio import STDOUT, STREAMABLE
         from voxline.job import InputSpec
 
+        if chapters:
+            raise UsageError("--chapters makes one seekable audiobook file; give -o BOOK.m4b")
         if len(inputs) != 1:
             raise UsageError(f"-o - streams one input to standard output; {len(inputs)} "
                              "were given (give an output folder for several)")
@@ -150,6 +217,24 @@ def plan_job(paths, output, recursive: bool, config, options: dict) -> PlannedJo
             from voxline.settings import STREAM_FIRST_CHUNK_CHARS
 
             settings = replace(settings, first_chunk_chars=STREAM_FIRST_CHUNK_CHARS)
+    elif chapters:
+        from dataclasses import replace
+
+        from voxline.chapters import BOOK_FORMATS, plan_book
+        from voxline.job import InputSpec
+
+        if settings.format not in BOOK_FORMATS:
+            raise UsageError(f"--chapters makes an m4b, mp3 or m4a file, not {settings.format}"
+                             " (give -o BOOK.m4b)")
+        book = plan_book(inputs, out)
+        specs = [InputSpec(chapter.text, chapter.audio) for chapter in book.chapters]
+        pm = get_plugin_manager()
+        registry = build_registry(pm)
+        for name in filter(None, (settings.backend, *settings.fallback)):
+            registry.backend(name)
+        # the chapters are WAVs in the work folder; format and loudness apply to the book
+        job_settings = replace(settings, format="wav", loudness_lufs=None)
+        return PlannedJob(pm, registry, job_settings, specs, out, True, book, settings)
     else:
         single = suffix_format is not None and not out.is_dir()
         if single and len(inputs) > 1:
