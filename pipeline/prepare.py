@@ -144,9 +144,10 @@ def route(language: str, voice_hint: str | None, settings: Settings,
           registry: Registry) -> tuple[str, str | None]:
     """Pick the backend and voice for a sentence.
 
-    Most specific first: an SSML `<voice name="backend:voice">`, then `--voice backend:name`,
-    `--backend` / `--voice`, the `[routes]` table, and finally any backend that lists the
-    language.
+    Most specific first: an SSML `<voice name="backend:voice">` (or a dialogue speaker's
+    voice), then `--voice backend:name`, `--backend` / `--voice`, the `[routes]` table, and
+    finally any backend that lists the language. A hint that is a backend's name alone means
+    that backend with its default voice for the language.
     """
     for hint in (voice_hint, settings.voice):
         if hint and ":" in hint:
@@ -155,6 +156,8 @@ def route(language: str, voice_hint: str | None, settings: Settings,
                 return name, voice or None
     backend = settings.backend
     voice = voice_hint or settings.voice
+    if voice in registry.backends:
+        backend, voice = voice, None
     if backend is None:
         target = settings.routes.get(language)
         if target:
@@ -213,8 +216,12 @@ def prepare(document: Document, settings: Settings, registry: Registry,
     stage_s: dict[str, float] = {}
 
     started = clock()
-    cleaned = ssml.clean_ssml(document.text) if document.is_ssml else ssml.clean_plain(
-        document.text)
+    if document.is_ssml:
+        cleaned = ssml.clean_ssml(document.text)
+    elif settings.speakers:  # a dialogue script: a voice per speaker label
+        cleaned = ssml.clean_dialogue(document.text, settings.speakers, settings.turn_pause_s)
+    else:
+        cleaned = ssml.clean_plain(document.text)
     stage_s["ssml"] = clock() - started
 
     started = clock()

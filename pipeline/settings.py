@@ -58,6 +58,10 @@ class Settings:
     subtitles: str | None = None
     subtitle_chars: int = 84
     routes: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ROUTES))
+    # dialogue scripts: speaker label → voice ("backend:voice" or a voice); a line that
+    # starts with "LABEL:" (or "LABEL：") is that speaker's turn, followed by turn_pause_s
+    speakers: Mapping[str, str] = field(default_factory=dict)
+    turn_pause_s: float = 0.4
     backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # resilience: what happens when a backend fails or returns audio that is too short
     fallback: tuple[str, ...] = ()    # backends to try, in order, when a chunk's own one fails
@@ -95,6 +99,7 @@ _SYNTH_KEYS = {
     "quality_guard": ("quality_guard", bool),
     "cache": ("cache", str), "cache_max": ("cache_max", str),
     "cache_ttl": ("cache_ttl", str),
+    "voices": ("speakers", dict), "turn_pause": ("turn_pause_s", float),
 }
 _ENV_KEYS = {
     "VOXLINE_BACKEND": "backend", "VOXLINE_VOICE": "voice", "VOXLINE_LANG": "lang",
@@ -120,15 +125,35 @@ def _coerce(key: str, value: Any, kind: type, where: str) -> Any:
             if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0",
                                                             "false", "no", "off"):
                 return value.lower() in ("1", "true", "yes", "on")
+        if kind is dict:
+            return parse_voices(value) if isinstance(value, str) else _voice_table(value)
         if kind is tuple:
             items = value.split(",") if isinstance(value, str) else value
             if isinstance(items, (list, tuple)) and all(isinstance(i, str) for i in items):
                 return tuple(i.strip() for i in items if i.strip())
     except ValueError:
         pass
-    wanted = {tuple: "a list of names", bool: "true or false", int: "an integer",
+    wanted = {dict: "LABEL=VOICE pairs", tuple: "a list of names", bool: "true or false", int: "an integer",
               float: "a number", str: "a string"}[kind]
     raise UsageError(f"{where}: {key} must be {wanted}, got {value!r}")
+
+
+def parse_voices(text: str) -> dict[str, str]:
+    """`客服=chattts:seed:2222,用户=espeak:cmn` → {label: voice}."""
+    voices = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        label, sep, voice = pair.partition("=")
+        if not sep or not label.strip() or not voice.strip():
+            raise ValueError(pair)
+        voices[label.strip()] = voice.strip()
+    return voices
+
+
+def _voice_table(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()):
+        raise ValueError(value)
+    return dict(value)
 
 
 def config_path(explicit: str | None, env: Mapping[str, str]) -> Path | None:
@@ -164,12 +189,20 @@ def load_settings(
             raise UsageError(f"config file {path} not found") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise UsageError(f"config file {path}: {exc}") from None
-        unknown = set(data) - {"synth", "routes", "backends", "quality"}
+        unknown = set(data) - {"synth", "routes", "backends", "quality", "dialogue"}
         if unknown:
             raise UsageError(
                 f"config file {path}: unknown section(s) {', '.join(sorted(unknown))} "
-                "(known: synth, routes, backends, quality)"
+                "(known: synth, routes, backends, quality, dialogue)"
             )
+        dialogue = data.get("dialogue", {})
+        for key in set(dialogue) - {"voices", "turn_pause"}:
+            raise UsageError(f"config file {path}: unknown key dialogue.{key} "
+                             "(known: turn_pause, voices)")
+        for key in ("voices", "turn_pause"):
+            if key in dialogue:
+                values[key] = _coerce(f"dialogue.{key}", dialogue[key], _SYNTH_KEYS[key][1],
+                                      str(path))
         for key, value in data.get("synth", {}).items():
             if key not in _SYNTH_KEYS:
                 raise UsageError(
@@ -254,7 +287,7 @@ def validate(settings: Settings) -> None:
                          f"{settings.subtitle_chars}")
     if not -9 <= settings.peak_dbtp <= 0:
         raise UsageError(f"peak must be between -9 and 0 dBTP, got {settings.peak_dbtp}")
-    for name in ("sentence_pause_s", "paragraph_pause_s", "chapter_pause_s"):
+    for name in ("sentence_pause_s", "paragraph_pause_s", "chapter_pause_s", "turn_pause_s"):
         if not 0 <= getattr(settings, name) <= 30:
             raise UsageError(f"{name.removesuffix('_s')} must be between 0 and 30 seconds")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from xml.parsers import expat
 
@@ -94,6 +95,48 @@ def clean_plain(text: str) -> CleanResult:
         start = match.end()
     _add_run(items, text, start, len(text))
     return CleanResult(items, [])
+
+
+# a line that opens with something shaped like a speaker label: "客服：", "Agent:"
+_LABEL_LIKE = re.compile(r"^[ \t\u3000]*([^\s:：]{1,16})[ \t]*[:：]", re.M)
+
+
+def clean_dialogue(text: str, speakers: Mapping[str, str], turn_pause_s: float) -> CleanResult:
+    """A dialogue script: a line that starts with a speaker's label (`客服：`, `Agent:`; one
+    of `speakers`' keys, followed by a colon, full-width or not) opens that speaker's turn,
+    spoken with the speaker's voice (`speakers`' value: `backend:voice`, or a voice) and
+    followed by `turn_pause_s` of silence. The turn goes on over the lines after it until
+    the next label or a blank line; other text is narration in the default voice. The label
+    itself is not spoken."""
+    labels = sorted(speakers, key=len, reverse=True)
+    turn = re.compile(r"^[ \t\u3000]*(" + "|".join(map(re.escape, labels))
+                      + r")[ \t]*[:：][ \t\u3000]*", re.M) if labels else None
+    items: list[Item] = []
+    unmapped: dict[str, int] = {}
+    for match in _LABEL_LIKE.finditer(text):
+        if match.group(1) not in speakers:
+            unmapped[match.group(1)] = unmapped.get(match.group(1), 0) + 1
+    paragraphs = [0] + [m.end() for m in _PARAGRAPH.finditer(text)]
+    ends = [m.start() for m in _PARAGRAPH.finditer(text)] + [len(text)]
+    for start, end in zip(paragraphs, ends):
+        marks = list(turn.finditer(text, start, end)) if turn else []
+        if not marks:
+            _add_run(items, text, start, end)
+        else:
+            _add_run(items, text, start, marks[0].start())
+            for mark, following in zip(marks, marks[1:] + [None]):
+                stop = following.start() if following else end
+                if text[mark.end():stop].strip():
+                    items.append(TextRun(text[mark.end():stop], (mark.end(), stop),
+                                         text[mark.end():stop],
+                                         voice=speakers[mark.group(1)]))
+                    items.append(Pause(turn_pause_s))
+        if end < len(text):
+            items.append(Boundary("p"))
+    warnings = [f"{count} lines start with {label!r} and a colon, but no voice is mapped to "
+                f"that speaker (they are read as they are; --voices {label}=BACKEND:VOICE)"
+                for label, count in unmapped.items() if count >= 2]
+    return CleanResult(items, warnings)
 
 
 def _add_run(items: list[Item], text: str, start: int, end: int) -> None:

@@ -164,3 +164,72 @@ def test_subtitles_come_back_when_removed_and_are_refused_for_a_stream(tmp_path)
     assert "up to date" in run_cli(*args).stdout.decode()
     streamed = run_cli("synth", str(source), "-o", "-", "--subtitles", "srt")
     assert streamed.returncode == 2 and "beside the audio" in streamed.stderr.decode()
+
+
+# -- dialogue scripts -------------------------------------------------------------------
+
+def median_pitch_hz(pcm: np.ndarray, rate: int) -> float:
+    """The median fundamental frequency of the voiced 40 ms frames of `pcm`, by
+    autocorrelation (60–400 Hz)."""
+    frame = int(0.04 * rate)
+    found = []
+    for i in range(0, pcm.size - frame, frame):
+        x = pcm[i:i + frame].astype(np.float64)
+        if np.sqrt((x ** 2).mean()) < 1000:
+            continue
+        x -= x.mean()
+        corr = np.correlate(x, x, "full")[frame - 1:]
+        low, high = rate // 400, rate // 60
+        lag = low + int(np.argmax(corr[low:high]))
+        if corr[lag] > 0.3 * corr[0]:
+            found.append(rate / lag)
+    return float(np.median(found))
+
+
+def test_each_speaker_is_voiced_with_their_own_voice_and_turns_are_paused(tmp_path):
+    lines = [("Agent", "Thank you for calling. How can I help?"),
+             ("Customer", "My order has not arrived."),
+             ("Agent", "I am sorry to hear that.")]
+    script = tmp_path / "call.txt"
+    script.write_text("\n".join(f"{who}: {line}" for who, line in lines), encoding="utf-8")
+    out = tmp_path / "call.wav"
+    # a male and a female eSpeak NG voice
+    done = run_cli("synth", str(script), "-o", str(out), "--voices",
+                   "Agent=espeak:en-us,Customer=espeak:en-us+f2", "--subtitles", "srt",
+                   "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    pcm, rate = read_pcm(out)
+    turns = speech_spans(pcm, rate, min_gap_s=0.35)  # pauses inside a turn are shorter
+    assert len(turns) == 3, turns
+    pitch = [median_pitch_hz(pcm[int(a * rate):int(b * rate)], rate) for a, b in turns]
+    assert pitch[0] < 150 and pitch[2] < 150 and pitch[1] > 180, pitch
+    # at least the 0.4 s turn pause between turns (plus the voices' own silent ends)
+    assert all(0.4 <= b[0] - a[1] <= 0.7 for a, b in zip(turns, turns[1:])), turns
+    # the cues show the lines without the labels, which are not spoken
+    cues = parse((tmp_path / "call.srt").read_text(encoding="utf-8"))
+    assert " ".join(c.text for c in cues) == " ".join(line for _, line in lines)
+    report = json.loads(done.stdout)["documents"][0]
+    assert report["chunks"] == 4 and not report["warnings"]
+
+
+def test_dialogue_voices_from_the_config_with_chinese_labels(tmp_path):
+    config = tmp_path / "voxline.toml"
+    config.write_text('[dialogue]\nturn_pause = 0.8\n[dialogue.voices]\n'
+                      '"客服" = "espeak:cmn"\n"用户" = "espeak:cmn+f2"\n', encoding="utf-8")
+    script = tmp_path / "客服.txt"
+    script.write_text("客服：您好，请问有什么可以帮您？\n用户：我的快递还没到。\n经理：好的。\n经理：再见。",
+                      encoding="utf-8")
+    out = tmp_path / "call.wav"
+    done = run_cli("synth", str(script), "-o", str(out), "--config", str(config), "--json",
+                   "--subtitles", "srt")
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)["documents"][0]
+    # two turns, then the unmapped label's lines read as narration, with a warning
+    assert report["chunks"] >= 3
+    assert any("'经理'" in w and "no voice is mapped" in w for w in report["warnings"])
+    cues = parse((tmp_path / "call.srt").read_text(encoding="utf-8"))
+    assert cues[0].text.startswith("您好") and cues[1].text == "我的快递还没到。"
+    # the turn pause from the config: the gap between the first two turns
+    assert 0.75 <= cues[1].start_s - cues[0].end_s <= 0.95
+    bad = run_cli("synth", str(script), "-o", str(out), "--voices", "客服")
+    assert bad.returncode == 2 and "LABEL=VOICE" in bad.stderr.decode()

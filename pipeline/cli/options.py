@@ -11,7 +11,7 @@ _SETTINGS_KEYS = {
     "sample_rate": "sample_rate", "fmt": "format", "fallback": "fallback",
     "retries": "retries", "quality_guard": "quality_guard", "cache": "cache",
     "cache_max": "cache_max", "cache_ttl": "cache_ttl",
-    "loudness": "loudness", "peak": "peak", "subtitles": "subtitles",
+    "loudness": "loudness", "peak": "peak", "subtitles": "subtitles", "voices": "voices",
 }
 
 
@@ -37,6 +37,10 @@ def synthesis_options(fn):
         click.option("--format", "fmt", type=click.Choice(
             ["wav", "flac", "mp3", "ogg", "opus", "m4a", "m4b"]),
             help="Output format [default: wav]."),
+        click.option("--voices", metavar="LABEL=VOICE,...",
+                     help="Dialogue scripts: the voice of each speaker label, e.g. "
+                          "客服=chattts:seed:2222,用户=espeak:cmn; a line starting with "
+                          "LABEL: is that speaker's turn."),
         click.option("--loudness", type=float, metavar="LUFS",
                      help="Normalize each output to this EBU R128 integrated loudness, e.g. "
                           "-16 (measured with FFmpeg's ebur128 once the audio is done, then a gain "

@@ -230,8 +230,7 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
         specs = [InputSpec(chapter.text, chapter.audio) for chapter in book.chapters]
         pm = get_plugin_manager()
         registry = build_registry(pm)
-        for name in filter(None, (settings.backend, *settings.fallback)):
-            registry.backend(name)
+        check_backends(registry, settings)
         # the chapters are WAVs in the work folder; format and loudness apply to the book
         job_settings = replace(settings, format="wav", loudness_lufs=None)
         return PlannedJob(pm, registry, job_settings, specs, out, True, book, settings)
@@ -243,9 +242,15 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
         specs = plan_outputs(inputs, out, FORMATS[settings.format], single)
     pm = get_plugin_manager()
     registry = build_registry(pm)
-    for name in filter(None, (settings.backend, *settings.fallback)):
-        registry.backend(name)  # an unknown name fails before any work
+    check_backends(registry, settings)
     return PlannedJob(pm, registry, settings, specs, out, single)
+
+
+def check_backends(registry, settings) -> None:
+    """Every backend the settings name exists: an unknown name fails before any work."""
+    speakers = (voice.partition(":")[0] for voice in settings.speakers.values() if ":" in voice)
+    for name in filter(None, (settings.backend, *settings.fallback, *speakers)):
+        registry.backend(name)
 
 
 def metrics_export(pm, port, textfile, quiet: bool):
