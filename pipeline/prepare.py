@@ -269,7 +269,14 @@ def prepare(document: Document, settings: Settings, registry: Registry,
             else:
                 leading_pause += pause
             continue
-        backend, voice = route(language, run.voice, settings, registry)
+        if settings.dialect and language == "zh" and run.language is None:
+            language = settings.dialect  # --dialect: Chinese text spoken in that language
+        try:
+            backend, voice = route(language, run.voice, settings, registry)
+        except BackendError as exc:  # say where: which input, which text
+            excerpt = source if len(source) <= 40 else source[:39] + "…"
+            raise BackendError(f"{document.source}: {exc.message} (for \"{excerpt}\")",
+                               hint=exc.hint) from None
         sentences.append(Sentence(
             text=spoken, source_text=source, span=span, language=language, voice=voice,
             backend=backend, prosody=run.prosody, pause_after_s=pause,

@@ -37,6 +37,9 @@ class Settings:
     backend: str | None = None        # force one backend for all text
     voice: str | None = None          # force one voice ("name" or "backend:name")
     lang: str | None = None           # force one language instead of detecting per sentence
+    # speak Chinese text in this Chinese language (yue: Cantonese) with a backend that serves
+    # it (the [routes] entry for it, else any installed backend that lists it)
+    dialect: str | None = None
     workers: int = field(default_factory=default_workers)  # synthesis workers
     # chunks per call to a batching backend (chattts-local); None: the backend chooses
     batch_size: int | None = None
@@ -85,6 +88,7 @@ class Settings:
 # TOML [synth] key → (field, type)
 _SYNTH_KEYS = {
     "backend": ("backend", str), "voice": ("voice", str), "lang": ("lang", str),
+    "dialect": ("dialect", str),
     "workers": ("workers", int), "batch_size": ("batch_size", int),
     "sample_rate": ("sample_rate_hz", int),
     "format": ("format", str), "sentence_pause": ("sentence_pause_s", float),
@@ -234,6 +238,10 @@ def load_settings(
         if value is not None:
             values[key] = _coerce(key, value, _SYNTH_KEYS[key][1], "command line")
 
+    if values.get("dialect"):
+        from .langdetect import canonical_language
+
+        values["dialect"] = canonical_language(values["dialect"])
     settings = replace(
         Settings(routes=routes, backends=backends, max_chars_per_s=max_cps),
         **{_SYNTH_KEYS[k][0]: v for k, v in values.items()},

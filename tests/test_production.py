@@ -233,3 +233,75 @@ def test_dialogue_voices_from_the_config_with_chinese_labels(tmp_path):
     assert 0.75 <= cues[1].start_s - cues[0].end_s <= 0.95
     bad = run_cli("synth", str(script), "-o", str(out), "--voices", "客服")
     assert bad.returncode == 2 and "LABEL=VOICE" in bad.stderr.decode()
+
+
+# -- dialects and languages per span ----------------------------------------------------
+
+SENTENCE = "我们明天早上九点在火车站见面。"
+
+
+def _synth_pcm(tmp_path, name: str, text: str, *args: str) -> np.ndarray:
+    source = tmp_path / name
+    source.write_text(text, encoding="utf-8")
+    out = tmp_path / f"{name}.wav"
+    done = run_cli("synth", str(source), "-o", str(out), "--no-cache", "-w", "1", *args)
+    assert done.returncode == 0, done.stderr.decode()
+    return read_pcm(out)[0]
+
+
+def test_dialect_and_lang_spans_are_spoken_by_the_cantonese_voice(tmp_path):
+    cantonese = _synth_pcm(tmp_path, "yue.txt", SENTENCE, "--voice", "espeak:yue")
+    mandarin = _synth_pcm(tmp_path, "cmn.txt", SENTENCE, "--voice", "espeak:cmn")
+    assert abs(cantonese.size - mandarin.size) > 0.1 * mandarin.size  # they differ audibly
+    # --dialect yue: the Chinese text goes to eSpeak NG's Cantonese voice
+    assert np.array_equal(_synth_pcm(tmp_path, "d.txt", SENTENCE, "--dialect", "yue"),
+                          cantonese)
+    assert np.array_equal(_synth_pcm(tmp_path, "d2.txt", SENTENCE, "--dialect", "Cantonese"),
+                          cantonese)
+    # a <lang> span and a <voice> span in SSML: that span in Cantonese, the rest Mandarin
+    rest = "今天天气很好。"
+    for markup in (f'<lang xml:lang="yue">{SENTENCE}</lang>',
+                   f'<voice name="espeak:yue">{SENTENCE}</voice>'):
+        pcm = _synth_pcm(tmp_path, "s.ssml", f"<speak>{markup}{rest}</speak>")
+        assert pcm[:cantonese.size].tobytes() == cantonese.tobytes(), markup
+        assert pcm.size > cantonese.size + 16000 * 0.5  # and the Mandarin sentence after it
+
+
+def test_a_dialect_served_by_a_configured_server(tmp_path):
+    from voxline.testing.servers import ChatTTSSim
+
+    source = tmp_path / "news.txt"
+    source.write_text("今天天气很好。" + SENTENCE, encoding="utf-8")
+    with ChatTTSSim(16000, ssml=True) as v1:
+        config = tmp_path / "voxline.toml"
+        config.write_text(f'[routes]\nyue = "chattts-v1:cantonese"\n'
+                          f'[backends.chattts-v1]\nurl = "{v1.url}"\n', encoding="utf-8")
+        # the deployment must say it serves Cantonese
+        refused = run_cli("synth", str(source), "-o", str(tmp_path / "news.wav"), "--config",
+                          str(config), "--dialect", "yue")
+        assert refused.returncode == 4 and "languages" in refused.stderr.decode()
+        assert not v1.speech_entries()
+        with open(config, "a", encoding="utf-8") as handle:
+            handle.write('languages = ["zh", "en", "yue"]\n')
+        done = run_cli("synth", str(source), "-o", str(tmp_path / "news.wav"), "--config",
+                       str(config), "--dialect", "yue", "--no-cache", "--json")
+        assert done.returncode == 0, done.stderr.decode()
+        requests = v1.speech_entries()
+    assert requests and all(e.body["voice"] == "cantonese" for e in requests)
+    assert json.loads(done.stdout)["documents"][0]["backends"] == {"chattts-v1": len(requests)}
+
+
+def test_a_language_no_backend_speaks_is_said_clearly(tmp_path):
+    source = tmp_path / "news.txt"
+    source.write_text(SENTENCE, encoding="utf-8")
+    done = run_cli("synth", str(source), "-o", str(tmp_path / "x.wav"), "--dialect", "wuu")
+    assert done.returncode == 4
+    message = done.stderr.decode()
+    assert "no installed backend speaks 'wuu'" in message and "[routes] wuu" in message
+    assert "Traceback" not in message
+    ssml = tmp_path / "klingon.ssml"
+    ssml.write_text('<speak>Hello. <lang xml:lang="tlh">Qapla</lang></speak>', encoding="utf-8")
+    done = run_cli("synth", str(ssml), "-o", str(tmp_path / "k.wav"), "--json")
+    assert done.returncode == 4
+    error = json.loads(done.stdout)["documents"][0]["error"]
+    assert "klingon.ssml" in error and "'tlh'" in error and "Qapla" in error

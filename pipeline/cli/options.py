@@ -6,7 +6,8 @@ import click
 
 # option parameter name -> [synth] key in the settings
 _SETTINGS_KEYS = {
-    "backend": "backend", "voice": "voice", "lang": "lang", "workers": "workers",
+    "backend": "backend", "voice": "voice", "lang": "lang", "dialect": "dialect",
+    "workers": "workers",
     "batch_size": "batch_size",
     "sample_rate": "sample_rate", "fmt": "format", "fallback": "fallback",
     "retries": "retries", "quality_guard": "quality_guard", "cache": "cache",
@@ -22,6 +23,9 @@ def synthesis_options(fn):
         click.option("--voice", help="Use this voice for all text: NAME, or BACKEND:NAME."),
         click.option("--lang", help="Language of the text (zh, yue, en, ...) instead of "
                                     "detecting it per sentence."),
+        click.option("--dialect", metavar="CODE",
+                     help="Speak Chinese text in this Chinese language, e.g. yue "
+                          "(Cantonese: eSpeak NG's yue, or the server [routes] yue names)."),
         click.option("--workers", "-w", type=int,
                      help="Synthesis workers running at once [default: CPU cores]."),
         click.option("--batch-size", type=int,

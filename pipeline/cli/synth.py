@@ -251,6 +251,29 @@ def check_backends(registry, settings) -> None:
     speakers = (voice.partition(":")[0] for voice in settings.speakers.values() if ":" in voice)
     for name in filter(None, (settings.backend, *settings.fallback, *speakers)):
         registry.backend(name)
+    dialect = settings.dialect
+    registry.configure(settings.backends)
+    if dialect and dialect in settings.routes:
+        target = settings.routes[dialect].partition(":")[0]
+        if target in registry.backends and not registry.speaks(target, dialect):
+            from voxline.errors import BackendError
+
+            raise BackendError(
+                f"--dialect {dialect}: [routes] sends it to {target}, which does not list "
+                f"{dialect!r} among its languages",
+                hint=f"if that deployment serves it, add {dialect!r} to languages in "
+                     f"[backends.{target}]")
+    if dialect and dialect not in settings.routes and not any(
+            registry.speaks(name, dialect) for name in registry.backends):
+        from voxline.errors import BackendError
+
+        speakers = sorted(lang for name in registry.backends
+                          for lang in registry.capabilities(name).languages
+)
+        raise BackendError(
+            f"--dialect {dialect}: no installed backend speaks {dialect!r}",
+            hint=f"installed backends speak {', '.join(sorted(set(speakers)))}; a server "
+                 f"that serves it can be routed with [routes] {dialect} = \"BACKEND:VOICE\"")
 
 
 def metrics_export(pm, port, textfile, quiet: bool):
