@@ -72,6 +72,7 @@ class DocumentResult:
     cached: int = 0  # chunks that came from the cache
     loudness: dict | None = None  # --loudness: measured before and after (LoudnessReport)
     subtitles: str | None = None  # --subtitles: the file written beside the output
+    adapted: int = 0  # chunks moved to --degrade-to by adaptive quality
     cues: int = 0
 
     @property
@@ -137,6 +138,7 @@ class JobReport:
             "quality_warnings": self.synthesis.get("quality_warnings", []),
             "routers": self.synthesis.get("routers", {}),
             "cache": self.synthesis.get("cache"),
+            "adaptive": self.synthesis.get("adaptive", []),
             "job": self.job_id,
             "documents": [
                 {
@@ -145,7 +147,7 @@ class JobReport:
                     "cached": d.cached,
                     "audio_s": round(d.audio_s, 3), "backends": d.backends,
                     "warnings": d.warnings, "loudness": d.loudness,
-                    "subtitles": d.subtitles, "cues": d.cues,
+                    "subtitles": d.subtitles, "cues": d.cues, "adapted": d.adapted,
                     "stage_s": {k: round(v, 4) for k, v in d.stage_s.items()},
                 }
                 for d in self.documents
@@ -287,6 +289,10 @@ class Pipeline:
         self._job_id: str | None = None
         self._fingerprint = ""
         self._previous: dict[str, dict] = {}
+        # adaptive quality: recent per-chunk real-time factors per backend, and the backends
+        # switched away from (name → what happened)
+        self._rtf: dict[str, deque[float]] = {}
+        self._degraded: dict[str, dict] = {}
 
     # -- worker side -------------------------------------------------------------------
 
@@ -480,6 +486,9 @@ class Pipeline:
             doc.encoder.write(audio_mod.silence(chunk.pause_after_s, rate))
         doc.result.backends[produced.backend] = doc.result.backends.get(produced.backend, 0) + 1
         doc.result.cached += produced.cached
+        if not produced.cached and len(produced.pcm):
+            self._measure(doc, chunk, produced.backend, produced.synthesize_s,
+                          len(produced.pcm) / rate)
         if is_last:
             written = doc.encoder.finish()
             doc.result.output = str(written)
@@ -502,6 +511,44 @@ class Pipeline:
             self.pm.hook.stage_finished(document=doc.prepared.document, stage="concatenate",
                                         duration_s=doc.result.stage_s["concatenate"], chunk=None)
             self.pm.hook.document_finished(document=doc.prepared.document, result=doc.result)
+
+    def _measure(self, doc: _DocState, chunk: Chunk, backend: str, synth_s: float,
+                 audio_s: float) -> None:
+        """Adaptive quality: note a chunk's real-time factor; past the limit over the
+        backend's last chunks, switch the backend's remaining chunks (see `_adapt`)."""
+        settings = self.settings
+        if settings.max_rtf is None or backend in self._degraded:
+            return
+        target = settings.degrade_to.partition(":")[0]
+        if backend == target:
+            return
+        recent = self._rtf.setdefault(backend, deque(maxlen=settings.rtf_window))
+        recent.append(synth_s / audio_s)
+        rtf = sum(recent) / len(recent)
+        if len(recent) == settings.rtf_window and rtf > settings.max_rtf:
+            self._degraded[backend] = {"backend": backend, "to": settings.degrade_to,
+                                       "rtf": round(rtf, 3), "limit": settings.max_rtf,
+                                       "source": doc.result.source,
+                                       "after_chunk": chunk.index + 1, "chunks": 0}
+            self._warn(doc.prepared.document, doc.result,
+                       f"{backend} ran at real-time factor {rtf:.2f} over its last "
+                       f"{len(recent)} chunks (limit {settings.max_rtf}); its remaining "
+                       f"chunks go to {settings.degrade_to}")
+
+    def _adapt(self, doc: _DocState, chunk: Chunk) -> Chunk:
+        """The chunk on the cheaper backend when its own one was switched away from (and the
+        cheaper one speaks its language)."""
+        switched = self._degraded.get(chunk.backend)
+        if switched is None:
+            return chunk
+        name, _, voice = self.settings.degrade_to.partition(":")
+        if not voice:
+            if not self.registry.speaks(name, chunk.language):
+                return chunk
+            voice = self.registry.capabilities(name).default_voice(chunk.language)
+        switched["chunks"] += 1
+        doc.result.adapted += 1
+        return dataclasses.replace(chunk, backend=name, voice=voice or None, breaks=())
 
     def _finish_text(self, doc: _DocState) -> None:
         self._merge_times(doc)
@@ -632,6 +679,7 @@ class Pipeline:
                 except VoxlineError as exc:  # bad bytes further into a streamed input
                     self._fail(submitting, None, exc)
                     continue
+                chunk = self._adapt(submitting, chunk)
                 self._check_chunk(submitting, chunk)
                 window.append((submitting, chunk, is_last,
                                executor.submit(self._synthesize, dispatcher, submitting, chunk,
@@ -676,6 +724,7 @@ class Pipeline:
             if self.store is not None:
                 self.store.close()
         synthesis = dispatcher.stats.to_dict()
+        synthesis["adaptive"] = list(self._degraded.values())
         if self.store is not None:
             synthesis["cache"] = {"store": self.store.description,
                                   "down": getattr(self.store, "down", None),

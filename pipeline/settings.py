@@ -74,6 +74,12 @@ class Settings:
     breaker_failures: int = 5         # consecutive failures that open a backend's circuit
     breaker_cooldown_s: float = 30.0  # how long an open circuit refuses calls before a trial
     quality_guard: bool = True        # check each chunk's duration against its text
+    # adaptive quality: when a backend's real-time factor (synthesis seconds per audio second,
+    # per chunk, averaged over its last rtf_window chunks) goes over max_rtf, the job's
+    # remaining chunks for it go to degrade_to ("backend" or "backend:voice") instead
+    max_rtf: float | None = None
+    degrade_to: str | None = None
+    rtf_window: int = 3
     # the chunk cache: a folder (default $VOXLINE_CACHE_DIR, else ~/.cache/voxline), or "off"
     cache: str | None = None
     cache_max: str | None = None      # size bound of a local cache, e.g. "5GB" (LRU eviction)
@@ -101,6 +107,8 @@ _SYNTH_KEYS = {
     "retry_backoff": ("retry_backoff_s", float), "retry_backoff_max": ("retry_backoff_max_s", float),
     "breaker_failures": ("breaker_failures", int), "breaker_cooldown": ("breaker_cooldown_s", float),
     "quality_guard": ("quality_guard", bool),
+    "max_rtf": ("max_rtf", float), "degrade_to": ("degrade_to", str),
+    "rtf_window": ("rtf_window", int),
     "cache": ("cache", str), "cache_max": ("cache_max", str),
     "cache_ttl": ("cache_ttl", str),
     "voices": ("speakers", dict), "turn_pause": ("turn_pause_s", float),
@@ -288,6 +296,13 @@ def validate(settings: Settings) -> None:
     if settings.loudness_lufs is not None and not -70 <= settings.loudness_lufs <= -5:
         raise UsageError(f"loudness must be between -70 and -5 LUFS, got {settings.loudness_lufs}"
                          " (news and podcasts use -16, EBU R128 broadcast -23)")
+    if settings.max_rtf is not None and settings.max_rtf <= 0:
+        raise UsageError(f"max_rtf must be positive, got {settings.max_rtf}")
+    if (settings.max_rtf is None) != (settings.degrade_to is None):
+        raise UsageError("max_rtf and degrade_to go together: the limit, and the backend "
+                         "(or backend:voice) to switch to past it")
+    if not 1 <= settings.rtf_window <= 100:
+        raise UsageError(f"rtf_window must be between 1 and 100, got {settings.rtf_window}")
     if settings.subtitles is not None and settings.subtitles not in ("srt", "vtt"):
         raise UsageError(f"unknown subtitle format {settings.subtitles!r} (known: srt, vtt)")
     if not 20 <= settings.subtitle_chars <= 500:

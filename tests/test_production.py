@@ -305,3 +305,38 @@ def test_a_language_no_backend_speaks_is_said_clearly(tmp_path):
     assert done.returncode == 4
     error = json.loads(done.stdout)["documents"][0]["error"]
     assert "klingon.ssml" in error and "'tlh'" in error and "Qapla" in error
+
+
+# -- adaptive quality -------------------------------------------------------------------
+
+def test_a_backend_over_its_rtf_limit_hands_the_rest_of_the_job_to_a_cheaper_one(tmp_path):
+    source = tmp_path / "long.txt"
+    source.write_text("\n\n".join(
+        f"Paragraph {n}. The council met again on Tuesday to discuss the budget for next year."
+        for n in range(1, 25)), encoding="utf-8")
+    out = tmp_path / "long.wav"
+    env = {"VOXLINE_STATE_DIR": str(tmp_path / "state")}
+    # Piper runs far slower than 0.01x real time here, so the limit is passed at once
+    done = run_cli("synth", str(source), "-o", str(out), "--backend", "piper", "-w", "1",
+                   "--no-cache", "--max-rtf", "0.01", "--degrade-to", "espeak", "--json",
+                   env=env)
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)
+    [switch] = report["adaptive"]
+    assert switch["backend"] == "piper" and switch["to"] == "espeak"
+    assert switch["rtf"] > 0.01 and switch["after_chunk"] == 3  # the window: 3 chunks
+    doc = report["documents"][0]
+    assert doc["backends"]["espeak"] == switch["chunks"] == doc["adapted"] > 10
+    assert any("real-time factor" in w for w in doc["warnings"])
+    # in the manifest, the chunks are Piper's up to a point and eSpeak NG's after it
+    shown = json.loads(run_cli("jobs", "show", report["job"], "--json", env=env).stdout)
+    served = [c["backend"] for c in shown["documents"][0]["chunks"]]
+    first = served.index("espeak")
+    assert set(served[:first]) == {"piper"} and set(served[first:]) == {"espeak"}
+    assert abs(read_pcm(out)[0].size / 16000 - doc["audio_s"]) < 0.01
+
+    relaxed = run_cli("synth", str(source), "-o", str(tmp_path / "ok.wav"), "--backend",
+                      "piper", "-w", "1", "--max-rtf", "50", "--degrade-to", "espeak", "--json")
+    assert json.loads(relaxed.stdout)["adaptive"] == []
+    alone = run_cli("synth", str(source), "-o", str(tmp_path / "x.wav"), "--max-rtf", "0.8")
+    assert alone.returncode == 2 and "degrade_to" in alone.stderr.decode()

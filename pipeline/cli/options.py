@@ -13,6 +13,7 @@ _SETTINGS_KEYS = {
     "retries": "retries", "quality_guard": "quality_guard", "cache": "cache",
     "cache_max": "cache_max", "cache_ttl": "cache_ttl",
     "loudness": "loudness", "peak": "peak", "subtitles": "subtitles", "voices": "voices",
+    "max_rtf": "max_rtf", "degrade_to": "degrade_to",
 }
 
 
@@ -57,6 +58,12 @@ def synthesis_options(fn):
         click.option("--fallback", metavar="B1,B2",
                      help="Backends to try, in order, for a chunk its own backend cannot do "
                           "(e.g. chattts-v1,espeak)."),
+        click.option("--max-rtf", type=float, metavar="RTF",
+                     help="Adaptive quality: when a backend's real-time factor over its "
+                          "last chunks exceeds this (e.g. 0.8), switch the rest of the job's "
+                          "chunks for it to --degrade-to."),
+        click.option("--degrade-to", metavar="BACKEND[:VOICE]",
+                     help="The cheaper backend (or voice) --max-rtf switches to, e.g. espeak."),
         click.option("--retries", type=int,
                      help="Further attempts on the same backend after a transient failure "
                           "[default: 2]."),

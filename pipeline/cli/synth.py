@@ -249,7 +249,8 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
 def check_backends(registry, settings) -> None:
     """Every backend the settings name exists: an unknown name fails before any work."""
     speakers = (voice.partition(":")[0] for voice in settings.speakers.values() if ":" in voice)
-    for name in filter(None, (settings.backend, *settings.fallback, *speakers)):
+    degrade = (settings.degrade_to or "").partition(":")[0]
+    for name in filter(None, (settings.backend, *settings.fallback, *speakers, degrade)):
         registry.backend(name)
     dialect = settings.dialect
     registry.configure(settings.backends)
@@ -386,6 +387,10 @@ def synthesis_summary(data: dict) -> list[str]:
                      + (f", {cache['corrupt']} damaged entries redone" if cache["corrupt"]
                         else "")
                      + (f", {cache['errors']} could not be stored" if cache["errors"] else ""))
+    for switch in data.get("adaptive", []):
+        lines.append(f"adaptive: {switch['backend']} at real-time factor {switch['rtf']} > "
+                     f"{switch['limit']} after chunk {switch['after_chunk']} of "
+                     f"{switch['source']}: {switch['chunks']} chunks went to {switch['to']}")
     for q in data.get("quality_warnings", []):
         lines.append(f"quality: {q['source']}: chunk {q['chunk']} from {q['backend']}: "
                      f"{q['detail']}")
