@@ -99,3 +99,22 @@ def test_what_chapters_refuse(tmp_path):
         done = run_cli("synth", str(SAMPLES / "book"), "-o", output, "--chapters")
         assert done.returncode == 2, (output, done.stderr.decode())
         assert "m4b" in done.stderr.decode().lower()
+
+
+def test_a_book_with_loudness_and_subtitles_over_all_its_chapters(tmp_path):
+    from test_production import ebur128
+
+    from voxline.subtitles import parse
+
+    book = tmp_path / "book.m4b"
+    done = run_cli("synth", str(SAMPLES / "book"), "-o", str(book), "--chapters",
+                   "--backend", "espeak", "--loudness", "-18", "--subtitles", "vtt", "--json")
+    assert done.returncode == 0, done.stderr.decode()
+    assert abs(ebur128(book)["i"] + 18) <= 1.0
+    chapters, duration = read_chapters(book)
+    cues = parse((tmp_path / "book.vtt").read_text(encoding="utf-8"))
+    # one subtitle file for the book: chapter 2's heading is a cue where chapter 2 starts
+    heading = next(c for c in cues if c.text == "The Letter")
+    assert chapters[1]["start_s"] <= heading.start_s <= chapters[1]["start_s"] + 0.3
+    assert cues[-1].end_s <= duration
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["book.m4b", "book.vtt"]
