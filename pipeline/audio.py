@@ -285,14 +285,20 @@ class WavWriter:
         self.sample_rate_hz = sample_rate_hz
         self.frames_written = 0
         self.partial = destination.with_name(f".{destination.name}.{os.getpid()}.part")
+        self._open(self.partial, wav_header(sample_rate_hz, 0))
+
+    def _open(self, path: Path, header: bytes) -> None:
         try:
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_partials(destination)
-            self._file = open(self.partial, "wb", buffering=1 << 20)
-            self._file.write(wav_header(sample_rate_hz, 0))
+            self.destination.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_partials(self.destination)
+            self._file = open(path, "wb", buffering=1 << 20)
+            self._file.write(header)
         except OSError as exc:
             self._discard()
-            raise _write_error(destination, exc) from None
+            raise _write_error(self.destination, exc) from None
+
+    def _temporaries(self) -> tuple[Path, ...]:
+        return (self.partial,)
 
     def _discard(self) -> None:
         handle = getattr(self, "_file", None)
@@ -301,7 +307,8 @@ class WavWriter:
                 handle.close()
             except OSError:
                 pass
-        self.partial.unlink(missing_ok=True)
+        for path in self._temporaries():
+            path.unlink(missing_ok=True)
 
     def write(self, pcm: np.ndarray) -> None:
         try:
@@ -511,7 +518,7 @@ def measure_loudness(path: str | Path, raw_rate_hz: int | None = None) -> dict[s
             "lra": figure(r"LRA:"), "tp": figure(r"True peak:\s+Peak:")}
 
 
-class LoudnessEncoder:
+class LoudnessEncoder(WavWriter):
     """An output normalized to a loudness target once the whole audio is there.
 
     The PCM is kept in a temporary file beside the destination while the job writes it.
@@ -539,21 +546,10 @@ class LoudnessEncoder:
         self.trial = Path(f"{stem}.level.part")
         self.partial = Path(f"{stem}.part")
         self.frames_written = 0
-        try:
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_partials(destination)
-            self._file = open(self.staged, "wb", buffering=1 << 20)
-        except OSError as exc:
-            self.abort()
-            raise _write_error(destination, exc) from None
+        self._open(self.staged, b"")
 
-    def write(self, pcm: np.ndarray) -> None:
-        try:
-            self._file.write(memoryview(np.ascontiguousarray(pcm, dtype="<i2")).cast("B"))
-        except OSError as exc:
-            self.abort()
-            raise _write_error(self.destination, exc) from None
-        self.frames_written += int(pcm.shape[0])
+    def _temporaries(self) -> tuple[Path, ...]:
+        return (self.staged, self.trial, self.partial)
 
     def _ffmpeg(self, inputs: list[str], filters: str | None, codec: tuple[str, ...],
                 muxer: str, out: Path) -> None:
@@ -576,11 +572,15 @@ class LoudnessEncoder:
         limit = 10.0 ** ((target.true_peak_dbtp - 0.3) / 20.0)  # margin for the last resample
         rate = self.sample_rate_hz
         best: tuple[float, float] | None = None  # (miss, gain)
-        for _ in range(LOUDNESS_TRIES):
-            chain = (f"volume={gain_db:.3f}dB,aresample={4 * rate}:resampler=soxr,"
+
+        def render(gain: float) -> None:
+            chain = (f"volume={gain:.3f}dB,aresample={4 * rate}:resampler=soxr,"
                      f"alimiter=limit={limit:.6f}:level=false:attack=1:release=50,"
                      f"aresample={rate}:resampler=soxr")
             self._ffmpeg(raw, chain, ("-c:a", "pcm_s16le"), "wav", self.trial)
+
+        for _ in range(LOUDNESS_TRIES):
+            render(gain_db)
             reached = measure_loudness(self.trial)["i"]
             miss = target.integrated_lufs - (reached if reached is not None else measured_lufs)
             if best is None or abs(miss) < abs(best[0]):
@@ -589,10 +589,7 @@ class LoudnessEncoder:
                 return reached
             gain_db += miss
         miss, gain_db = best
-        chain = (f"volume={gain_db:.3f}dB,aresample={4 * rate}:resampler=soxr,"
-                 f"alimiter=limit={limit:.6f}:level=false:attack=1:release=50,"
-                 f"aresample={rate}:resampler=soxr")
-        self._ffmpeg(raw, chain, ("-c:a", "pcm_s16le"), "wav", self.trial)
+        render(gain_db)
         return target.integrated_lufs - miss
 
     def finish(self) -> Path:
@@ -634,17 +631,6 @@ class LoudnessEncoder:
         self.staged.unlink(missing_ok=True)
         self.trial.unlink(missing_ok=True)
         return self.destination
-
-    def abort(self) -> None:
-        handle = getattr(self, "_file", None)
-        if handle is not None:
-            try:
-                handle.close()
-            except OSError:
-                pass
-        self.staged.unlink(missing_ok=True)
-        self.trial.unlink(missing_ok=True)
-        self.partial.unlink(missing_ok=True)
 
 
 class StreamEncoder:
