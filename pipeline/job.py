@@ -293,12 +293,15 @@ class Pipeline:
         # switched away from (name → what happened)
         self._rtf: dict[str, deque[float]] = {}
         self._degraded: dict[str, dict] = {}
+        self._adapting = threading.Lock()
 
     # -- worker side -------------------------------------------------------------------
 
     def _synthesize(self, dispatcher: Dispatcher, doc: _DocState, chunk: Chunk,
                     control: JobControl) -> _ChunkAudio:
         control.admit()
+        if self._degraded:  # adaptive quality switched this chunk's backend away
+            chunk = self._adapt(doc, chunk)
         document = doc.prepared.document
         self.pm.hook.chunk_started(document=document, chunk=chunk)
         started = time.perf_counter()
@@ -526,10 +529,11 @@ class Pipeline:
         recent.append(synth_s / audio_s)
         rtf = sum(recent) / len(recent)
         if len(recent) == settings.rtf_window and rtf > settings.max_rtf:
-            self._degraded[backend] = {"backend": backend, "to": settings.degrade_to,
-                                       "rtf": round(rtf, 3), "limit": settings.max_rtf,
-                                       "source": doc.result.source,
-                                       "after_chunk": chunk.index + 1, "chunks": 0}
+            with self._adapting:
+                self._degraded[backend] = {
+                    "backend": backend, "to": settings.degrade_to, "rtf": round(rtf, 3),
+                    "limit": settings.max_rtf, "source": doc.result.source,
+                    "after_chunk": chunk.index + 1, "chunks": 0}
             self._warn(doc.prepared.document, doc.result,
                        f"{backend} ran at real-time factor {rtf:.2f} over its last "
                        f"{len(recent)} chunks (limit {settings.max_rtf}); its remaining "
@@ -537,17 +541,19 @@ class Pipeline:
 
     def _adapt(self, doc: _DocState, chunk: Chunk) -> Chunk:
         """The chunk on the cheaper backend when its own one was switched away from (and the
-        cheaper one speaks its language)."""
-        switched = self._degraded.get(chunk.backend)
-        if switched is None:
-            return chunk
-        name, _, voice = self.settings.degrade_to.partition(":")
-        if not voice:
-            if not self.registry.speaks(name, chunk.language):
+        cheaper one speaks its language). Runs on the worker as the chunk starts, so every
+        chunk not yet started when the switch happens moves."""
+        with self._adapting:
+            switched = self._degraded.get(chunk.backend)
+            if switched is None:
                 return chunk
-            voice = self.registry.capabilities(name).default_voice(chunk.language)
-        switched["chunks"] += 1
-        doc.result.adapted += 1
+            name, _, voice = self.settings.degrade_to.partition(":")
+            if not voice:
+                if not self.registry.speaks(name, chunk.language):
+                    return chunk
+                voice = self.registry.capabilities(name).default_voice(chunk.language)
+            switched["chunks"] += 1
+            doc.result.adapted += 1
         return dataclasses.replace(chunk, backend=name, voice=voice or None, breaks=())
 
     def _finish_text(self, doc: _DocState) -> None:
@@ -679,7 +685,6 @@ class Pipeline:
                 except VoxlineError as exc:  # bad bytes further into a streamed input
                     self._fail(submitting, None, exc)
                     continue
-                chunk = self._adapt(submitting, chunk)
                 self._check_chunk(submitting, chunk)
                 window.append((submitting, chunk, is_last,
                                executor.submit(self._synthesize, dispatcher, submitting, chunk,
