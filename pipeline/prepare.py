@@ -232,6 +232,7 @@ def prepare(document: Document, settings: Settings, registry: Registry,
     leading_pause = 0.0
     for item in cleaned.items:
         if isinstance(item, ssml.TextRun):
+            label = item.speaker  # a dialogue turn: its first cue names who speaks
             for text, span in segment.split_sentences(item.text, 0):
                 if item.text != item.source_text:  # a <sub>: its alias stands for its source
                     pieces.append((text, item.span, item, item.source_text))
@@ -241,8 +242,9 @@ def prepare(document: Document, settings: Settings, registry: Registry,
                         if settings.subtitles else [(text, span)])
                 for piece, (start, end) in cues:  # subtitles: long sentences cut to cues
                     pieces.append((piece, (item.span[0] + start, item.span[0] + end), item,
-                                   piece))
+                                   f"{label}{piece}" if label else piece))
                     pauses_after.append(0.0)
+                    label = None
         elif isinstance(item, ssml.Pause):
             if pauses_after:
                 pauses_after[-1] += item.duration_s

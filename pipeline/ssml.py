@@ -57,6 +57,7 @@ class TextRun:
     language: str | None = None
     voice: str | None = None
     say_as: str | None = None
+    speaker: str | None = None  # a dialogue turn's label as written ("客服："), not spoken
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,12 @@ def clean_dialogue(text: str, speakers: Mapping[str, str], turn_pause_s: float) 
             for mark, following in zip(marks, marks[1:] + [None]):
                 stop = following.start() if following else end
                 if text[mark.end():stop].strip():
+                    written = text[mark.start():mark.end()].strip()
                     items.append(TextRun(text[mark.end():stop], (mark.end(), stop),
                                          text[mark.end():stop],
-                                         voice=speakers[mark.group(1)]))
+                                         voice=speakers[mark.group(1)],
+                                         speaker=written + ("" if written.endswith("：")
+                                                            else " ")))
                     items.append(Pause(turn_pause_s))
         if end < len(text):
             items.append(Boundary("p"))

@@ -211,9 +211,9 @@ def test_each_speaker_is_voiced_with_their_own_voice_and_turns_are_paused(tmp_pa
     assert pitch[0] < 150 and pitch[2] < 150 and pitch[1] > 180, pitch
     # at least the 0.4 s turn pause between turns (plus the voices' own silent ends)
     assert all(0.4 <= b[0] - a[1] <= 0.7 for a, b in zip(turns, turns[1:])), turns
-    # the cues show the lines without the labels, which are not spoken
+    # the labels are not spoken, but the cues show who speaks, as the script writes it
     cues = parse((tmp_path / "call.srt").read_text(encoding="utf-8"))
-    assert " ".join(c.text for c in cues) == " ".join(line for _, line in lines)
+    assert " ".join(c.text for c in cues) == " ".join(f"{who}: {line}" for who, line in lines)
     report = json.loads(done.stdout)["documents"][0]
     assert report["chunks"] == 4 and not report["warnings"]
 
@@ -234,7 +234,7 @@ def test_dialogue_voices_from_the_config_with_chinese_labels(tmp_path):
     assert report["chunks"] >= 3
     assert any("'经理'" in w and "no voice is mapped" in w for w in report["warnings"])
     cues = parse((tmp_path / "call.srt").read_text(encoding="utf-8"))
-    assert cues[0].text.startswith("您好") and cues[1].text == "我的快递还没到。"
+    assert cues[0].text.startswith("客服：您好") and cues[1].text == "用户：我的快递还没到。"
     # the turn pause from the config: the gap between the first two turns
     assert 0.75 <= cues[1].start_s - cues[0].end_s <= 0.95
     bad = run_cli("synth", str(script), "-o", str(out), "--voices", "客服")
