@@ -148,10 +148,23 @@ def open_sqlite(path: Path, schema: str) -> sqlite3.Connection:
     """An SQLite database shared by threads and by several voxline processes: WAL mode,
     autocommit (explicit transactions where needed), a 30 s wait for locks."""
     db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(schema)
-    return db
+    # switching a new database to WAL takes it exclusively and does not wait on the busy
+    # timeout: two processes opening the same new cache at once can see "database is
+    # locked" here, so the setup is retried for as long as the lock timeout
+    deadline = time.monotonic() + 30
+    delay = 0.01
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(schema)
+            return db
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                db.close()
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 class LocalStore:
