@@ -481,9 +481,16 @@ class LoudnessReport:
     mode: str  # linear (one gain), limited (gain and true-peak limiter), skipped (silence)
 
     def to_dict(self) -> dict:
-        return {"input_lufs": self.input_lufs, "input_true_peak_dbtp": self.input_true_peak_dbtp,
-                "output_lufs": self.output_lufs,
-                "output_true_peak_dbtp": self.output_true_peak_dbtp, "mode": self.mode}
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def loudness_target(settings) -> LoudnessTarget | None:
+    """The loudness normalization `settings` ask for (`--loudness`, `--peak`), if any."""
+    if settings.loudness_lufs is None:
+        return None
+    return LoudnessTarget(settings.loudness_lufs, settings.peak_dbtp)
 
 
 def _ffmpeg_number(text: str | None) -> float | None:
@@ -496,9 +503,8 @@ def _ffmpeg_number(text: str | None) -> float | None:
 
 def measure_loudness(path: str | Path, raw_rate_hz: int | None = None) -> dict[str, float | None]:
     """A file's EBU R128 figures from FFmpeg's ebur128 filter: integrated loudness `i`
-    (LUFS), its gating `threshold`, loudness range `lra` (LU) and true peak `tp` (dBTP);
-    None for a figure silence leaves undefined. `raw_rate_hz`: the file is mono s16 PCM
-    without a header."""
+    (LUFS) and true peak `tp` (dBTP); None for a figure silence leaves undefined.
+    `raw_rate_hz`: the file is mono s16 PCM without a header."""
     source = (["-f", "s16le", "-ar", str(raw_rate_hz), "-ac", "1"] if raw_rate_hz else [])
     proc = subprocess.run(
         [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", *source, "-i", str(path),
@@ -514,8 +520,7 @@ def measure_loudness(path: str | Path, raw_rate_hz: int | None = None) -> dict[s
         match = re.search(pattern + r"\s+(-?inf|-?[\d.]+)", summary)
         return _ffmpeg_number(match.group(1)) if match else None
 
-    return {"i": figure(r"I:"), "threshold": figure(r"Integrated loudness:\s+I:.*?\n\s+Threshold:"),
-            "lra": figure(r"LRA:"), "tp": figure(r"True peak:\s+Peak:")}
+    return {"i": figure(r"I:"), "tp": figure(r"True peak:\s+Peak:")}
 
 
 class LoudnessEncoder(WavWriter):
@@ -565,12 +570,11 @@ class LoudnessEncoder(WavWriter):
             raise OutputError(f"cannot write {self.destination}: "
                               f"{lines[-1] if lines else proc.returncode}")
 
-    def _limited(self, raw: list[str], gain_db: float, measured_lufs: float,
-                 ceiling_dbtp: float) -> float:
+    def _limited(self, raw: list[str], gain_db: float, measured_lufs: float) -> None:
         """Gain plus true-peak limiting, corrected until the loudness is on target: the
-        result is left in `self.trial` (a WAV); its loudness is returned."""
+        result is left in `self.trial` (a WAV)."""
         target = self.target
-        limit = 10.0 ** ((ceiling_dbtp - 0.3) / 20.0)  # margin for the last resample
+        limit = 10.0 ** ((target.true_peak_dbtp - 0.3) / 20.0)  # margin for the last resample
         rate = self.sample_rate_hz
         best: tuple[float, float] | None = None  # (miss, gain)
 
@@ -587,21 +591,19 @@ class LoudnessEncoder(WavWriter):
             if best is None or abs(miss) < abs(best[0]):
                 best = (miss, gain_db)
             if abs(miss) <= LOUDNESS_TOLERANCE_LU:
-                return reached
+                return
             gain_db += miss
-        miss, gain_db = best
-        render(gain_db)
-        return target.integrated_lufs - miss
+        render(best[1])
 
-    def _normalize(self, raw: list[str], measured: dict, ceiling_dbtp: float) -> str:
+    def _normalize(self, raw: list[str], measured: dict) -> str:
         """Encode the staged PCM into `self.partial` at the target loudness with its true
-        peak under `ceiling_dbtp`: one gain (`linear`) or gain and limiter (`limited`)."""
+        peak under the ceiling: one gain (`linear`) or gain and limiter (`limited`)."""
         codec, muxer = self.fmt.codec_args, self.fmt.muxer
         gain = self.target.integrated_lufs - measured["i"]
-        if measured["tp"] is None or measured["tp"] + gain <= ceiling_dbtp:
+        if measured["tp"] is None or measured["tp"] + gain <= self.target.true_peak_dbtp:
             self._ffmpeg(raw, f"volume={gain:.3f}dB", codec, muxer, self.partial)
             return "linear"
-        self._limited(raw, gain, measured["i"], ceiling_dbtp)
+        self._limited(raw, gain, measured["i"])
         if self.fmt.name == "wav":
             os.replace(self.trial, self.partial)
         else:
@@ -612,7 +614,6 @@ class LoudnessEncoder(WavWriter):
         try:
             self._file.close()
             measured = measure_loudness(self.staged, self.sample_rate_hz)
-            target = self.target
             raw = ["-f", "s16le", "-ar", str(self.sample_rate_hz), "-ac", "1",
                    "-i", str(self.staged)]
             if measured["i"] is None or measured["i"] <= -70.0:
@@ -622,7 +623,7 @@ class LoudnessEncoder(WavWriter):
             else:
                 # a lossy codec adds its own error on top of the peaks it is given (MP3 at
                 # -16 LUFS: up to about 0.5 dB); the report gives the file's own true peak
-                mode = self._normalize(raw, measured, target.true_peak_dbtp)
+                mode = self._normalize(raw, measured)
                 after = measure_loudness(self.partial)
             self.report = LoudnessReport(measured["i"], measured["tp"], after["i"], after["tp"],
                                          mode)

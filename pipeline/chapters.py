@@ -76,9 +76,6 @@ def plan_book(inputs: list[tuple[Path | str, Path | None]], output: Path) -> Boo
     """The chapters of `inputs` and where their text and audio go. One input: a chapter per
     Markdown heading in it (`# Title`); several: a chapter per input, titled by its first
     line when that is a heading, else by its file name."""
-    if output.suffix.lower().lstrip(".") not in BOOK_FORMATS:
-        raise UsageError("--chapters writes one file: give -o BOOK.m4b, BOOK.mp3 or "
-                         f"BOOK.m4a (not {output})")
     if any(source == "-" for source, _ in inputs):
         raise UsageError("--chapters reads files, not standard input")
     work = output.parent / f".{output.name}.chapters"

@@ -279,8 +279,7 @@ class Pipeline:
         self.registry = registry
         self.settings = settings
         self.format = audio_mod.FORMATS[settings.format]
-        self.loudness = (None if settings.loudness_lufs is None else
-                         audio_mod.LoudnessTarget(settings.loudness_lufs, settings.peak_dbtp))
+        self.loudness = audio_mod.loudness_target(settings)
         registry.configure(settings.backends)
         self.store: cache_mod.ChunkStore | None = None
         self._warned: set[tuple[str, str]] = set()

@@ -139,15 +139,14 @@ def split_cues(text: str, span: tuple[int, int], cue_chars: int) -> list[tuple[s
             pieces[-1] = (pieces[-1][0], end)
         else:
             pieces.append((start, end))
-    out = []
+    out: list[tuple[str, tuple[int, int]]] = []
     for start, end in pieces:
-        piece = text[start:end]
-        stripped = piece.strip()
-        if stripped:
-            lead = len(piece) - len(piece.lstrip())
-            begin = span[0] + start + lead
-            out.append((stripped, (begin, begin + len(stripped))))
+        _emit(out, text, start, end, span[0])
     return out
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK.search(text))
 
 
 def joiner(left: str, right: str) -> str:

@@ -145,8 +145,8 @@ def _coerce(key: str, value: Any, kind: type, where: str) -> Any:
                 return tuple(i.strip() for i in items if i.strip())
     except ValueError:
         pass
-    wanted = {dict: "LABEL=VOICE pairs", tuple: "a list of names", bool: "true or false", int: "an integer",
-              float: "a number", str: "a string"}[kind]
+    wanted = {dict: "LABEL=VOICE pairs", tuple: "a list of names", bool: "true or false",
+              int: "an integer", float: "a number", str: "a string"}[kind]
     raise UsageError(f"{where}: {key} must be {wanted}, got {value!r}")
 
 
@@ -303,8 +303,11 @@ def validate(settings: Settings) -> None:
                          "(or backend:voice) to switch to past it")
     if not 1 <= settings.rtf_window <= 100:
         raise UsageError(f"rtf_window must be between 1 and 100, got {settings.rtf_window}")
-    if settings.subtitles is not None and settings.subtitles not in ("srt", "vtt"):
-        raise UsageError(f"unknown subtitle format {settings.subtitles!r} (known: srt, vtt)")
+    from .subtitles import FORMATS as SUBTITLE_FORMATS
+
+    if settings.subtitles is not None and settings.subtitles not in SUBTITLE_FORMATS:
+        raise UsageError(f"unknown subtitle format {settings.subtitles!r} "
+                         f"(known: {', '.join(SUBTITLE_FORMATS)})")
     if not 20 <= settings.subtitle_chars <= 500:
         raise UsageError(f"subtitle_chars must be between 20 and 500, got "
                          f"{settings.subtitle_chars}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from xml.parsers import expat
@@ -86,15 +87,23 @@ class CleanResult:
 _PARAGRAPH = re.compile(r"\n[ \t\u3000]*\n\s*")
 
 
+def _paragraphs(text: str) -> list[tuple[int, int]]:
+    """The (start, end) of each paragraph of plain text (blank lines between them)."""
+    spans, start = [], 0
+    for match in _PARAGRAPH.finditer(text):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    return spans
+
+
 def clean_plain(text: str) -> CleanResult:
     """Plain text: one run per paragraph, paragraphs separated by boundaries."""
     items: list[Item] = []
-    start = 0
-    for match in _PARAGRAPH.finditer(text):
-        _add_run(items, text, start, match.start())
-        items.append(Boundary("p"))
-        start = match.end()
-    _add_run(items, text, start, len(text))
+    for number, (start, end) in enumerate(_paragraphs(text)):
+        if number:
+            items.append(Boundary("p"))
+        _add_run(items, text, start, end)
     return CleanResult(items, [])
 
 
@@ -111,32 +120,23 @@ def clean_dialogue(text: str, speakers: Mapping[str, str], turn_pause_s: float) 
     itself is not spoken."""
     labels = sorted(speakers, key=len, reverse=True)
     turn = re.compile(r"^[ \t\u3000]*(" + "|".join(map(re.escape, labels))
-                      + r")[ \t]*[:：][ \t\u3000]*", re.M) if labels else None
+                      + r")[ \t]*[:：][ \t\u3000]*", re.M)
+    unmapped = Counter(match.group(1) for match in _LABEL_LIKE.finditer(text)
+                       if match.group(1) not in speakers)
     items: list[Item] = []
-    unmapped: dict[str, int] = {}
-    for match in _LABEL_LIKE.finditer(text):
-        if match.group(1) not in speakers:
-            unmapped[match.group(1)] = unmapped.get(match.group(1), 0) + 1
-    paragraphs = [0] + [m.end() for m in _PARAGRAPH.finditer(text)]
-    ends = [m.start() for m in _PARAGRAPH.finditer(text)] + [len(text)]
-    for start, end in zip(paragraphs, ends):
-        marks = list(turn.finditer(text, start, end)) if turn else []
-        if not marks:
-            _add_run(items, text, start, end)
-        else:
-            _add_run(items, text, start, marks[0].start())
-            for mark, following in zip(marks, marks[1:] + [None]):
-                stop = following.start() if following else end
-                if text[mark.end():stop].strip():
-                    written = text[mark.start():mark.end()].strip()
-                    items.append(TextRun(text[mark.end():stop], (mark.end(), stop),
-                                         text[mark.end():stop],
-                                         voice=speakers[mark.group(1)],
-                                         speaker=written + ("" if written.endswith("：")
-                                                            else " ")))
-                    items.append(Pause(turn_pause_s))
-        if end < len(text):
+    for number, (start, end) in enumerate(_paragraphs(text)):
+        if number:
             items.append(Boundary("p"))
+        marks = list(turn.finditer(text, start, end))
+        _add_run(items, text, start, marks[0].start() if marks else end)
+        for mark, following in zip(marks, marks[1:] + [None]):
+            stop = following.start() if following else end
+            if text[mark.end():stop].strip():
+                written = text[mark.start():mark.end()].strip()
+                items.append(TextRun(text[mark.end():stop], (mark.end(), stop),
+                                     text[mark.end():stop], voice=speakers[mark.group(1)],
+                                     speaker=written + ("" if written.endswith("：") else " ")))
+                items.append(Pause(turn_pause_s))
     warnings = [f"{count} lines start with {label!r} and a colon, but no voice is mapped to "
                 f"that speaker (they are read as they are; --voices {label}=BACKEND:VOICE)"
                 for label, count in unmapped.items() if count >= 2]

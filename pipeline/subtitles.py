@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import OutputError
+from .segment import has_cjk, joiner
 
 FORMATS = ("srt", "vtt")
 # a cue's text at most this many letters (a third as many CJK characters): two lines of
@@ -58,14 +59,10 @@ def _timestamp(seconds: float, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
 
 
-def _is_cjk(text: str) -> bool:
-    return any("\u3400" <= ch <= "\u9fff" for ch in text)
-
-
 def wrap(text: str) -> str:
     """A cue's text on lines of about LINE_CHARS letters (a third as many CJK characters)."""
     text = " ".join(text.split())
-    if _is_cjk(text):
+    if has_cjk(text):
         width = LINE_CHARS // 3 + 2
         lines = -(-len(text) // width)
         per = -(-len(text) // lines)  # lines of even length
@@ -144,7 +141,7 @@ def parse(text: str) -> list[Cue]:
         start, _, end = lines[timing].partition("-->")
         text = ""
         for line in lines[timing + 1:]:  # wrapped lines joined back: no space inside CJK
-            text += ("" if not text or (_is_cjk(text[-1]) and _is_cjk(line[0])) else " ") + line
+            text += (joiner(text, line) if text else "") + line
         cues.append(Cue(_seconds(start), _seconds(end), text))
     return cues
 

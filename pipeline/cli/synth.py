@@ -104,10 +104,9 @@ def finish_book(planned: "PlannedJob", report) -> dict:
                 "error": f"{book.output} not written: not every chapter is done (they are "
                          f"kept in {book.work}; run the same command again to go on)"}
     try:
-        loudness = (None if settings.loudness_lufs is None else
-                    audio_mod.LoudnessTarget(settings.loudness_lufs, settings.peak_dbtp))
         result = assemble(book, audio_mod.FORMATS[settings.format], settings.sample_rate_hz,
-                          settings.chapter_pause_s, loudness, settings.subtitles)
+                          settings.chapter_pause_s, audio_mod.loudness_target(settings),
+                          settings.subtitles)
     except VoxlineError as exc:
         return {"output": None, "exit_code": exc.exit_code, "error": str(exc)}
     log = manifest_mod.JobLog()
@@ -185,6 +184,7 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
         options["fmt"] = suffix_format.name
     settings = load_settings(config, settings_overrides(options),
                              backend_overrides=backend_overrides(options))
+    book = book_settings = None  # --chapters
     if options.get("peak") is not None and settings.loudness_lufs is None:
         raise UsageError("--peak is the true-peak ceiling of --loudness; give --loudness too "
                          "(e.g. --loudness -16 --peak -1)")
@@ -226,14 +226,10 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
         if settings.format not in BOOK_FORMATS:
             raise UsageError(f"--chapters makes an m4b, mp3 or m4a file, not {settings.format}"
                              " (give -o BOOK.m4b)")
-        book = plan_book(inputs, out)
-        specs = [InputSpec(chapter.text, chapter.audio) for chapter in book.chapters]
-        pm = get_plugin_manager()
-        registry = build_registry(pm)
-        check_backends(registry, settings)
+        book, book_settings = plan_book(inputs, out), settings
+        specs, single = [InputSpec(ch.text, ch.audio) for ch in book.chapters], True
         # the chapters are WAVs in the work folder; format and loudness apply to the book
-        job_settings = replace(settings, format="wav", loudness_lufs=None)
-        return PlannedJob(pm, registry, job_settings, specs, out, True, book, settings)
+        settings = replace(settings, format="wav", loudness_lufs=None)
     else:
         single = suffix_format is not None and not out.is_dir()
         if single and len(inputs) > 1:
@@ -243,7 +239,7 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
     pm = get_plugin_manager()
     registry = build_registry(pm)
     check_backends(registry, settings)
-    return PlannedJob(pm, registry, settings, specs, out, single)
+    return PlannedJob(pm, registry, settings, specs, out, single, book, book_settings)
 
 
 def check_backends(registry, settings) -> None:
@@ -253,28 +249,26 @@ def check_backends(registry, settings) -> None:
     for name in filter(None, (settings.backend, *settings.fallback, *speakers, degrade)):
         registry.backend(name)
     dialect = settings.dialect
+    if not dialect:
+        return
+    from voxline.errors import BackendError
+
     registry.configure(settings.backends)
-    if dialect and dialect in settings.routes:
+    if dialect in settings.routes:
         target = settings.routes[dialect].partition(":")[0]
         if target in registry.backends and not registry.speaks(target, dialect):
-            from voxline.errors import BackendError
-
             raise BackendError(
                 f"--dialect {dialect}: [routes] sends it to {target}, which does not list "
                 f"{dialect!r} among its languages",
                 hint=f"if that deployment serves it, add {dialect!r} to languages in "
                      f"[backends.{target}]")
-    if dialect and dialect not in settings.routes and not any(
-            registry.speaks(name, dialect) for name in registry.backends):
-        from voxline.errors import BackendError
-
-        speakers = sorted(lang for name in registry.backends
-                          for lang in registry.capabilities(name).languages
-)
+    elif not any(registry.speaks(name, dialect) for name in registry.backends):
+        spoken = sorted({lang for name in registry.backends
+                         for lang in registry.capabilities(name).languages})
         raise BackendError(
             f"--dialect {dialect}: no installed backend speaks {dialect!r}",
-            hint=f"installed backends speak {', '.join(sorted(set(speakers)))}; a server "
-                 f"that serves it can be routed with [routes] {dialect} = \"BACKEND:VOICE\"")
+            hint=f"installed backends speak {', '.join(spoken)}; a server that serves it can "
+                 f"be routed with [routes] {dialect} = \"BACKEND:VOICE\"")
 
 
 def metrics_export(pm, port, textfile, quiet: bool):
