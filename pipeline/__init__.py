@@ -31,6 +31,7 @@ from .models import (  # noqa: E402
     Prosody,
     Sentence,
     SynthesisRequest,
+    Terms,
     Voice,
 )
 from .gpu import GpuAdmission, GpuReport, GpuSample  # noqa: E402
@@ -62,6 +63,7 @@ __all__ = [
     "SSMLError",
     "Sentence",
     "SynthesisRequest",
+    "Terms",
     "UsageError",
     "sample_gpus",
     "Voice",

@@ -166,6 +166,35 @@ def silence(duration_s: float, sample_rate_hz: int) -> np.ndarray:
     return np.zeros(int(round(duration_s * sample_rate_hz)), dtype=np.int16)
 
 
+# at a splice (a word in another voice inside a sentence) each side keeps this much of its
+# silence, so the gap between the words is a word break (up to about 0.1 s), and fades over
+# the last few milliseconds so the cut makes no click
+SPLICE_KEEP_S = 0.04
+SPLICE_FADE_S = 0.005
+
+
+def splice_edges(pcm: np.ndarray, sample_rate_hz: int, *, start: bool, end: bool) -> np.ndarray:
+    """`pcm` (mono s16) with its leading (`start`) and/or trailing (`end`) silence cut down
+    to `SPLICE_KEEP_S`, faded in/out at the cut."""
+    from .subtitles import speech_bounds
+
+    bounds = speech_bounds(pcm, sample_rate_hz)
+    if bounds is None:
+        return pcm
+    keep = int(SPLICE_KEEP_S * sample_rate_hz)
+    first = max(0, bounds[0] - keep) if start else 0
+    last = min(pcm.size, bounds[1] + keep) if end else pcm.size
+    out = pcm[first:last].astype(np.float32)
+    fade = min(int(SPLICE_FADE_S * sample_rate_hz), out.size // 2)
+    if fade:
+        ramp = np.linspace(0.0, 1.0, fade, endpoint=False, dtype=np.float32)
+        if start and first:
+            out[:fade] *= ramp
+        if end and last < pcm.size:
+            out[-fade:] *= ramp[::-1]
+    return np.round(out).astype(np.int16)
+
+
 class Encoder:
     """One FFmpeg process that receives mono s16 PCM and writes the encoded output.
 

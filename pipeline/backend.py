@@ -104,9 +104,12 @@ class Backend:
             "sample_rate_hz": caps.sample_rate_hz,
             "languages": list(caps.languages),
             "voices": [
-                {"name": v.name, "language": v.language, "description": v.description}
+                {"name": v.name, "language": v.language, "description": v.description,
+                 "terms": t.to_dict() if (t := caps.terms_of(v.name)) else None}
                 for v in caps.voices
             ],
+            "terms": caps.terms.to_dict() if caps.terms else None,
+            "scripts": sorted(caps.scripts),
             "ssml_tags": sorted(caps.ssml_tags),
             "controls": sorted(caps.controls),
             "budget_chars": caps.budget_chars,

@@ -74,6 +74,7 @@ class DocumentResult:
     subtitles: str | None = None  # --subtitles: the file written beside the output
     adapted: int = 0  # chunks moved to --degrade-to by adaptive quality
     cues: int = 0
+    voices: dict[str, int] = field(default_factory=dict)  # "backend:voice" → chunks
 
     @property
     def ok(self) -> bool:
@@ -139,6 +140,7 @@ class JobReport:
             "routers": self.synthesis.get("routers", {}),
             "cache": self.synthesis.get("cache"),
             "adaptive": self.synthesis.get("adaptive", []),
+            "terms": self.synthesis.get("terms", []),
             "job": self.job_id,
             "documents": [
                 {
@@ -260,6 +262,10 @@ class _DocState:
     failed: bool = False
     cancelled: bool = False
     read_base: float = 0.0  # time spent hashing and opening the input
+    # the previous chunk continues into the next one (`Chunk.continues`): where its subtitle
+    # cue started and what it says, and that the next chunk's leading silence is trimmed
+    spliced: bool = False
+    cue: tuple[float, str] | None = None
 
     def take(self) -> tuple[Chunk, bool]:
         """The next chunk, and whether it is the document's last (may raise an InputError
@@ -455,6 +461,23 @@ class Pipeline:
                            f"backend {chunk.backend!r} has no pitch control; "
                            "<prosody pitch> ignored")
 
+    def _terms_used(self, documents: list[DocumentResult]) -> list[dict]:
+        """The licence and data terms of each voice the job's audio came from."""
+        used: dict[str, int] = {}
+        for doc in documents:
+            for voice, chunks in doc.voices.items():
+                used[voice] = used.get(voice, 0) + chunks
+        out = []
+        for key, chunks in sorted(used.items()):
+            backend, _, voice = key.partition(":")
+            if backend not in self.registry.backends:
+                continue
+            caps = self.registry.capabilities(backend)
+            terms = caps.terms_of(voice or None)
+            if terms is not None:
+                out.append({"voice": key.rstrip(":"), "chunks": chunks, **terms.to_dict()})
+        return out
+
     def _record_finished(self, position: int, result: DocumentResult, state: str) -> None:
         if self.jobs is not None:
             self.jobs.document_finished(
@@ -477,16 +500,31 @@ class Pipeline:
                 doc.encoder.write(audio_mod.silence(doc.prepared.leading_pause_s, rate))
         if doc.subtitles is None and self.settings.subtitles:
             doc.subtitles = SubtitleWriter(doc.spec.output, self.settings.subtitles)
+        pcm = produced.pcm
+        if doc.spliced or chunk.continues:  # a word in another voice inside one sentence
+            pcm = audio_mod.splice_edges(pcm, rate, start=doc.spliced,
+                                         end=chunk.continues and not is_last)
         if doc.subtitles is not None:
-            bounds = speech_bounds(produced.pcm, rate)
+            bounds = speech_bounds(pcm, rate)
             if bounds is not None:  # the cue spans the chunk's speech, not its silent ends
                 offset = doc.encoder.frames_written
-                doc.subtitles.add((offset + bounds[0]) / rate, (offset + bounds[1]) / rate,
-                                  chunk.source_text)
-        doc.encoder.write(produced.pcm)
+                start_s, end_s = (offset + bounds[0]) / rate, (offset + bounds[1]) / rate
+                text = chunk.source_text
+                if doc.cue is not None:  # the sentence began in an earlier chunk
+                    start_s, text = doc.cue[0], doc.cue[1] or text
+                    doc.cue = None
+                if chunk.continues and not is_last:
+                    doc.cue = (start_s, text)
+                else:
+                    doc.subtitles.add(start_s, end_s, text)
+        doc.spliced = chunk.continues and not is_last
+        doc.encoder.write(pcm)
         if not is_last:
             doc.encoder.write(audio_mod.silence(chunk.pause_after_s, rate))
         doc.result.backends[produced.backend] = doc.result.backends.get(produced.backend, 0) + 1
+        # a fallback speaks with its own default voice, not the chunk's
+        voice = f"{produced.backend}:{chunk.voice if produced.backend == chunk.backend else ''}"
+        doc.result.voices[voice] = doc.result.voices.get(voice, 0) + 1
         doc.result.cached += produced.cached
         if not produced.cached and len(produced.pcm):
             self._measure(doc, chunk, produced.backend, produced.synthesize_s,
@@ -729,6 +767,7 @@ class Pipeline:
                 self.store.close()
         synthesis = dispatcher.stats.to_dict()
         synthesis["adaptive"] = list(self._degraded.values())
+        synthesis["terms"] = self._terms_used(results)
         if self.store is not None:
             synthesis["cache"] = {"store": self.store.description,
                                   "down": getattr(self.store, "down", None),

@@ -31,12 +31,32 @@ class Prosody:
 
 
 @dataclass(frozen=True)
+class Terms:
+    """The licence of a voice's model and the terms of the data it learned from, as shown to
+    users (`voxline backends`, the README's table, a job's summary).
+
+    `non_commercial`: the model or its training data may not be used commercially; a job
+    that used such a voice says so once in its summary and `--json`.
+    """
+
+    licence: str
+    data: str = ""
+    non_commercial: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"licence": self.licence, "data": self.data,
+                "non_commercial": self.non_commercial}
+
+
+@dataclass(frozen=True)
 class Voice:
-    """A voice a backend offers: its name as the backend knows it and the language it speaks."""
+    """A voice a backend offers: its name as the backend knows it and the language it speaks.
+    `terms`: this voice's licence and data terms, when they differ from the backend's."""
 
     name: str
     language: str
     description: str = ""
+    terms: Terms | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +85,11 @@ class Capabilities:
       backend as `SynthesisRequest.breaks`, for engines whose own pause tokens flow better
       than a cut and inserted silence (ChatTTS's `[uv_break]`). Longer pauses, paragraph
       ends and chunk boundaries are always exact inserted silence. 0: never.
+    - `scripts`: the writing systems it can read (`"Han"`, `"Latin"`); empty means any. A
+      sentence routed to it with words in another script (Latin words in Chinese text) has
+      those words spoken by the default voice of a language written in that script, spliced
+      in without a pause.
+    - `terms`: the licence and data terms of its voices (a `Voice` may carry its own).
     """
 
     sample_rate_hz: int
@@ -81,6 +106,18 @@ class Capabilities:
     network: bool = False
     deterministic: bool = False
     inline_breaks_s: float = 0.0
+    scripts: frozenset[str] = frozenset()
+    terms: Terms | None = None
+
+    def reads(self, script: str) -> bool:
+        return not self.scripts or script in self.scripts
+
+    def terms_of(self, voice: str | None) -> Terms | None:
+        """The terms of `voice` (the backend's own when the voice has none of its own)."""
+        for v in self.voices:
+            if v.name == voice and v.terms is not None:
+                return v.terms
+        return self.terms
 
     def default_voice(self, language: str) -> str | None:
         for voice in self.voices:
@@ -153,7 +190,8 @@ class Sentence:
     """A sentence after SSML cleaning and normalization.
 
     `text` is what will be spoken; `source_text` and `span` (character offsets into the
-    document's text) are what was written.
+    document's text) are what was written. `continues`: the next sentence is the rest of this
+    one in another voice (a Latin word inside Chinese text), joined without a pause.
     """
 
     text: str
@@ -164,6 +202,7 @@ class Sentence:
     backend: str | None = None
     prosody: Prosody = field(default_factory=Prosody)
     pause_after_s: float = 0.0
+    continues: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,6 +219,9 @@ class Chunk:
     span: tuple[int, int]
     source_text: str
     breaks: tuple[tuple[int, float], ...] = ()  # pauses kept inside: (offset in text, s)
+    # the next chunk is the rest of this sentence in another voice: spliced on with no pause,
+    # one subtitle cue for both
+    continues: bool = False
 
     def request(self, prosody: Prosody | None = None) -> SynthesisRequest:
         """This chunk as a backend request, with `prosody` in place of the chunk's own (the

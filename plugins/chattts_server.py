@@ -17,11 +17,15 @@ from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
 import voxline
-from voxline import Capabilities, Health, Router, SynthesisRequest, Voice
+from voxline import Capabilities, Health, Router, SynthesisRequest, Terms, Voice
 from voxline import BackendError
 from voxline import HttpBackend
 
 DEFAULT_VOICE = "zh_female_shanghai"
+
+# what these deployments serve: ChatTTS's released weights
+SERVER_TERMS = Terms("the server's; ChatTTS weights are CC BY-NC 4.0",
+                     "ChatTTS's released weights: non-commercial use only", non_commercial=True)
 
 
 def _voices(options: Mapping[str, Any], languages: tuple[str, ...]) -> tuple[Voice, ...]:
@@ -53,6 +57,7 @@ def server_capabilities(options: Mapping[str, Any]) -> Capabilities:
         budget_chars=int(options.get("budget_chars", 150)),
         thread_safe=True,
         max_workers=int(options.get("concurrency", 8)),
+        terms=SERVER_TERMS,
         network=True,
     )
 
@@ -157,7 +162,7 @@ class ChatTTSRouter(Router):
     capabilities = Capabilities(sample_rate_hz=48000, languages=("zh", "en"),
                                 voices=(Voice(DEFAULT_VOICE, "zh"), Voice(DEFAULT_VOICE, "en")),
                                 controls=frozenset({"rate"}), budget_chars=150,
-                                thread_safe=True, network=True)
+                                thread_safe=True, network=True, terms=SERVER_TERMS)
 
     @classmethod
     def configured_capabilities(cls, options: Mapping[str, Any],
@@ -174,6 +179,7 @@ class ChatTTSRouter(Router):
             budget_chars=min(primary.budget_chars, secondary.budget_chars),
             thread_safe=True,
             network=True,
+            terms=SERVER_TERMS,
         )
 
     def __init__(self, options=None, *, threads: int = 1):

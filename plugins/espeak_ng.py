@@ -12,7 +12,7 @@ import ctypes
 import threading
 
 import voxline
-from voxline import Audio, Backend, BackendError, Capabilities, Health, SynthesisRequest, Voice
+from voxline import Audio, Backend, BackendError, Capabilities, Health, SynthesisRequest, Terms, Voice
 
 # voxline language code → eSpeak NG voice
 VOICES = {
@@ -104,6 +104,7 @@ class EspeakBackend(Backend):
         # (pitch flutter, wave phase) that no API resets, so the same text can come out a few
         # samples different depending on what was spoken before it
         deterministic=False,
+        terms=Terms("GPL-3.0 (eSpeak NG, rule-based: no training data)"),
     )
 
     def synthesize(self, request: SynthesisRequest) -> Audio:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import voxline
-from voxline import Audio, Capabilities, Health, HttpBackend, SynthesisRequest, Voice
+from voxline import Audio, Capabilities, Health, HttpBackend, SynthesisRequest, Terms, Voice
 from voxline import BackendError
 
 ORPHEUS_VOICES = ("tara", "leah", "jess", "leo", "dan", "mia", "zac", "zoe")
@@ -53,6 +53,7 @@ def _capabilities(options: Mapping[str, Any]) -> Capabilities:
         sample_rate_hz=SAMPLE_RATE, languages=languages, voices=voices,
         budget_chars=int(options.get("budget_chars", 300)), streams=True, thread_safe=True,
         max_workers=_parallel(options), network=True,
+        terms=Terms("the served model's (Orpheus: Llama 3.2 Community License); SNAC decoder MIT"),
     )
 
 

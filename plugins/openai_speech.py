@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import voxline
-from voxline import Capabilities, Health, HttpBackend, SynthesisRequest, Voice
+from voxline import Capabilities, Health, HttpBackend, SynthesisRequest, Terms, Voice
 from voxline import BackendError
 
 
@@ -27,6 +27,7 @@ def _capabilities(options: Mapping[str, Any]) -> Capabilities:
         languages=languages, voices=voices, controls=frozenset({"rate"}),
         budget_chars=int(options.get("budget_chars", 1000)), thread_safe=True,
         max_workers=int(options.get("concurrency", 8)), network=True,
+        terms=Terms("those of the model the server runs"),
     )
 
 

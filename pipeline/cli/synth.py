@@ -385,6 +385,10 @@ def synthesis_summary(data: dict) -> list[str]:
         lines.append(f"adaptive: {switch['backend']} at real-time factor {switch['rtf']} > "
                      f"{switch['limit']} after chunk {switch['after_chunk']} of "
                      f"{switch['source']}: {switch['chunks']} chunks went to {switch['to']}")
+    for terms in data.get("terms", []):
+        if terms["non_commercial"]:  # said once a job, whatever the number of chunks
+            lines.append(f"terms: {terms['voice']} ({terms['chunks']} chunks), not for "
+                         f"commercial use: {terms['data'] or terms['licence']}")
     for q in data.get("quality_warnings", []):
         lines.append(f"quality: {q['source']}: chunk {q['chunk']} from {q['backend']}: "
                      f"{q['detail']}")
