@@ -24,6 +24,9 @@
                                       espeak, same run
     python -m benchmarks assembly     resample + join + encode an hour of 22.05 kHz chunks:
                                       voxline (one stream) vs FFmpeg per chunk, same run
+    python -m benchmarks intelligibility  every offline voice speaks Harvard sentences (en)
+                                      or 20 plain Mandarin sentences (zh); the recognizer's
+                                      WER/CER, RTF, load time, peak memory, licence
 """
 
 from __future__ import annotations
@@ -269,7 +272,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("name", choices=["suite", "workers", "server", "cache", "memory",
                                          "tui", "chattts", "first-audio", "vs-piper",
-                                         "assembly"], nargs="?", default="suite")
+                                         "assembly", "intelligibility"], nargs="?",
+                        default="suite")
     parser.add_argument("--smoke", action="store_true",
                         help="suite: tiny inputs, targets not judged (CI)")
     parser.add_argument("--audio-s", type=float, default=3600.0,
@@ -294,6 +298,15 @@ def main() -> None:
         from .suite import main as suite
 
         suite(args.smoke, args.json_path)
+        return
+    if args.name == "intelligibility":
+        from .intelligibility import bench_intelligibility, print_table
+
+        result = bench_intelligibility()
+        print_table(result)
+        if args.json_path:
+            Path(args.json_path).write_text(json.dumps(result, indent=2, ensure_ascii=False),
+                                            encoding="utf-8")
         return
     if args.name == "assembly":
         from .assembly import bench_assembly, print_table
