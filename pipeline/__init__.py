@@ -37,6 +37,7 @@ from .gpu import GpuAdmission, GpuReport, GpuSample  # noqa: E402
 from .gpu import sample as sample_gpus  # noqa: E402
 from .http import HttpBackend  # noqa: E402
 from .normalize import Normalizer  # noqa: E402
+from .verify import Recognizer, Transcript, error_rate  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -58,11 +59,14 @@ __all__ = [
     "OutputError",
     "PluginError",
     "Prosody",
+    "Recognizer",
     "Router",
     "SSMLError",
     "Sentence",
     "SynthesisRequest",
+    "Transcript",
     "UsageError",
+    "error_rate",
     "sample_gpus",
     "Voice",
     "VoxlineError",

