@@ -75,6 +75,16 @@ def chunk_finished(document, chunk, audio_duration_s, backend, cached):
 
 
 @hookspec
+def chunk_verified(document, chunk, backend, error_rate, limit, transcript):
+    """Called on a worker thread, with `--verify`, each time the recognizer has judged audio
+    for `chunk` from `backend` (or found the score an earlier run stored for the same audio):
+    `error_rate` is its character (zh, yue) or word error rate against the chunk's spoken
+    text, `limit` the most its language allows, `transcript` what was heard. Over the limit,
+    the audio is turned down like audio too short for its text (`attempt_failed` follows with
+    the reason `verify`), unless no backend does better."""
+
+
+@hookspec
 def document_finished(document, result):
     """Called when a document's output is written or the document failed; `result` is a
     `voxline.job.DocumentResult` (output path or error, audio seconds, stage times)."""

@@ -75,6 +75,8 @@ class DocumentResult:
     adapted: int = 0  # chunks moved to --degrade-to by adaptive quality
     cues: int = 0
     voices: dict[str, int] = field(default_factory=dict)  # "backend:voice" → chunks
+    # --verify: per chunk, its error rate and backend, and the attempts rejected before it
+    verify: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -141,6 +143,7 @@ class JobReport:
             "cache": self.synthesis.get("cache"),
             "adaptive": self.synthesis.get("adaptive", []),
             "terms": self.synthesis.get("terms", []),
+            "verify": self.synthesis.get("verify", {}),
             "job": self.job_id,
             "documents": [
                 {
@@ -150,6 +153,7 @@ class JobReport:
                     "audio_s": round(d.audio_s, 3), "backends": d.backends,
                     "warnings": d.warnings, "loudness": d.loudness,
                     "subtitles": d.subtitles, "cues": d.cues, "adapted": d.adapted,
+                    "verify": d.verify,
                     "stage_s": {k: round(v, 4) for k, v in d.stage_s.items()},
                 }
                 for d in self.documents
@@ -247,6 +251,9 @@ class _ChunkAudio:
     warning: str | None = None
     key: str | None = None
     cached: bool = False
+    verdict: "object | None" = None  # --verify: the recognizer's verdict on this audio
+    rejected: list = field(default_factory=list)  # and on the audio turned down before it
+    verify_s: float = 0.0
 
 
 @dataclass
@@ -299,6 +306,7 @@ class Pipeline:
         self._rtf: dict[str, deque[float]] = {}
         self._degraded: dict[str, dict] = {}
         self._adapting = threading.Lock()
+        self.verifier = None  # --verify: a voxline.verify.ChunkVerifier while a job runs
 
     # -- worker side -------------------------------------------------------------------
 
@@ -311,9 +319,15 @@ class Pipeline:
         self.pm.hook.chunk_started(document=document, chunk=chunk)
         started = time.perf_counter()
         served = dispatcher.synthesize(chunk, document)
-        synth_s = time.perf_counter() - started
+        # --verify: the recognizer's time is its own stage, not the backend's (adaptive
+        # quality must not blame a backend for it)
+        verify_s = sum(v.heard_s for v in [served.verdict, *served.rejected] if v is not None)
+        synth_s = time.perf_counter() - started - verify_s
         self.pm.hook.stage_finished(document=document, stage="synthesize", duration_s=synth_s,
                                     chunk=chunk)
+        if served.verdict is not None:
+            self.pm.hook.stage_finished(document=document, stage="verify",
+                                        duration_s=verify_s, chunk=chunk)
         rate = self.settings.sample_rate_hz
         warning = served.quality_warning
         if served.audio is not None and served.audio.notes:
@@ -334,13 +348,63 @@ class Pipeline:
             if self.store is not None and served.key and not served.quality_warning:
                 self.store.put(served.key, pcm.tobytes(),
                                {"sample_rate_hz": rate, "backend": served.backend})
+                if served.verdict is not None:  # a rerun's cache hit keeps this score
+                    from .verify import audio_digest
+
+                    self.verifier.remember(
+                        audio_digest(pcm.tobytes(), rate, chunk.text, chunk.language),
+                        served.verdict.error_rate, served.verdict.transcript)
         self.pm.hook.stage_finished(document=document, stage="resample", duration_s=resample_s,
                                     chunk=chunk)
         self.pm.hook.chunk_finished(document=document, chunk=chunk,
                                     audio_duration_s=len(pcm) / rate, backend=served.backend,
                                     cached=served.pcm is not None)
         return _ChunkAudio(pcm, served.backend, synth_s, resample_s, warning,
-                           served.key, served.pcm is not None)
+                           served.key, served.pcm is not None, served.verdict,
+                           served.rejected, verify_s)
+
+    def _verify(self, chunk: Chunk, backend: str, audio=None, pcm: bytes | None = None):
+        """--verify: the recognizer's verdict on a chunk's audio, fresh from its backend
+        (`audio`) or output-ready from the cache (`pcm`, whose score an earlier run may have
+        stored)."""
+        from .verify import audio_digest
+
+        if pcm is not None:
+            rate = self.settings.sample_rate_hz
+            return self.verifier.check(chunk.text, chunk.language,
+                                       np.frombuffer(pcm, dtype=np.int16), rate, backend,
+                                       audio_digest(pcm, rate, chunk.text, chunk.language))
+        return self.verifier.check(chunk.text, chunk.language, audio.samples,
+                                   audio.sample_rate_hz, backend)
+
+    def _open_verifier(self) -> None:
+        """--verify: the job's one recognizer, loaded now (a missing extra or model fails
+        before any work), with scores kept in the job manifests' database."""
+        from .verify import ChunkVerifier, Recognizer, ScoreBook
+
+        settings = self.settings
+        threads = settings.verify_threads or max(1, default_workers() // 2)
+        recognizer = Recognizer(settings.verify_model, cpu_threads=threads)
+        recognizer.load()
+        pipeline = self
+
+        class Scores(ScoreBook):  # in the manifest this job has open, when it has one
+            def get(self, digest, recognizer):
+                jobs = pipeline.jobs
+                return jobs.score(digest, recognizer) if jobs is not None else None
+
+            def put(self, digest, recognizer, error_rate, transcript):
+                if pipeline.jobs is not None:
+                    pipeline.jobs.record_score(digest, recognizer, error_rate, transcript)
+
+        normalizers = NormalizerSet(self.registry.normalizers)
+        lock = threading.Lock()
+
+        def spoken(text: str, language: str) -> str:
+            with lock:  # normalizers are used from one thread at a time
+                return normalizers.normalize(text, language)
+
+        self.verifier = ChunkVerifier(recognizer, settings.verify_max_error, Scores(), spoken)
 
     def _lookup(self, name: str, caps, chunk: Chunk, request) -> tuple[str, bytes | None]:
         """The cache key of `chunk` on backend `name`, and its PCM if the cache has it."""
@@ -491,6 +555,8 @@ class Pipeline:
             self._warn(doc.prepared.document, doc.result, produced.warning)
         doc.result.add_time("synthesize", produced.synthesize_s)
         doc.result.add_time("resample", produced.resample_s)
+        if produced.verdict is not None:
+            doc.result.add_time("verify", produced.verify_s)
         started = time.perf_counter()
         rate = self.settings.sample_rate_hz
         if doc.encoder is None:
@@ -518,6 +584,7 @@ class Pipeline:
                 else:
                     doc.subtitles.add(start_s, end_s, text)
         doc.spliced = chunk.continues and not is_last
+        offset_s = doc.encoder.frames_written / rate
         doc.encoder.write(pcm)
         if not is_last:
             doc.encoder.write(audio_mod.silence(chunk.pause_after_s, rate))
@@ -541,10 +608,20 @@ class Pipeline:
                 doc.result.cues = doc.subtitles.cues
             doc.result.chunks = chunk.index + 1
         doc.result.add_time("concatenate", time.perf_counter() - started)
+        verified = None
+        if produced.verdict is not None:
+            verified = {"chunk": chunk.index + 1, "backend": produced.backend,
+                        "error_rate": round(produced.verdict.error_rate, 4),
+                        "limit": produced.verdict.limit,
+                        "transcript": produced.verdict.transcript,
+                        "stored": produced.verdict.stored,  # heard in an earlier run
+                        "rejected": [v.to_dict() for v in produced.rejected]}
+            doc.result.verify.append(verified)
         if self.jobs is not None:
             self.jobs.chunk_done(self._job_id, doc.position, chunk.index, produced.key,
                                  len(chunk.text), produced.backend, produced.cached,
-                                 produced.synthesize_s, len(produced.pcm) / rate)
+                                 produced.synthesize_s, len(produced.pcm) / rate, offset_s,
+                                 verified)
         if is_last:
             self._finish_text(doc)
             self._record_finished(doc.position, doc.result, "done")
@@ -670,6 +747,8 @@ class Pipeline:
         control = control or JobControl()
         started = time.perf_counter()
         results: list[DocumentResult] = []
+        if settings.verify and self.verifier is None:
+            self._open_verifier()
         self.pm.hook.job_started(job=job)
         normalizers = NormalizerSet(self.registry.normalizers)
         self._open_store()
@@ -690,6 +769,11 @@ class Pipeline:
             on_state=on_state,
             routes=settings.routes,
             lookup=self._lookup if self.store is not None else None,
+            verify=self._verify if self.verifier is not None else None,
+            on_verified=lambda document, chunk, verdict: self.pm.hook.chunk_verified(
+                document=document, chunk=chunk, backend=verdict.backend,
+                error_rate=verdict.error_rate, limit=verdict.limit,
+                transcript=verdict.transcript),
         )
         # chunks waiting in a batching backend's queue hold a worker thread each: room for
         # one batch being formed while the one before runs

@@ -36,7 +36,7 @@ from .cache import open_sqlite
 
 SETTINGS_THAT_DO_NOT_CHANGE_THE_SOUND = (
     "workers", "retries", "retry_backoff_s", "retry_backoff_max_s", "breaker_failures",
-    "breaker_cooldown_s", "cache", "cache_max", "cache_ttl",
+    "breaker_cooldown_s", "cache", "cache_max", "cache_ttl", "verify_threads",
 )
 
 _SCHEMA = """
@@ -81,7 +81,19 @@ CREATE TABLE IF NOT EXISTS chunks (
     cached INTEGER NOT NULL DEFAULT 0,
     synthesize_s REAL,
     audio_s REAL,
+    offset_s REAL,
+    error_rate REAL,
+    transcript TEXT,
+    rejected TEXT,
     PRIMARY KEY (job, position, idx)
+);
+CREATE TABLE IF NOT EXISTS scores (
+    digest TEXT NOT NULL,
+    recognizer TEXT NOT NULL,
+    error_rate REAL NOT NULL,
+    transcript TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (digest, recognizer)
 );
 CREATE TABLE IF NOT EXISTS books (
     job TEXT PRIMARY KEY,
@@ -91,6 +103,17 @@ CREATE TABLE IF NOT EXISTS books (
     updated REAL NOT NULL
 );
 """
+
+
+def _chunk_entry(row: tuple) -> dict:
+    entry = dict(zip(_CHUNK_FIELDS, row))
+    entry["cached"] = bool(entry["cached"])
+    for name in ("offset_s", "error_rate", "transcript", "rejected"):
+        if entry[name] is None:  # not recorded (an older manifest, or no --verify)
+            del entry[name]
+    if "rejected" in entry:
+        entry["rejected"] = json.loads(entry["rejected"])
+    return entry
 
 
 def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -116,6 +139,24 @@ def settings_fingerprint(settings: Any, versions: Mapping[str, str]) -> str:
     blob = json.dumps({"settings": values, "versions": dict(versions)}, sort_keys=True,
                       default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# chunk columns added after the first release: a manifest written before them gets them
+_LATER_CHUNK_COLUMNS = {"offset_s": "REAL", "error_rate": "REAL", "transcript": "TEXT",
+                        "rejected": "TEXT"}
+_CHUNK_FIELDS = ("index", "key", "chars", "backend", "state", "cached", "synthesize_s",
+                 "audio_s", "offset_s", "error_rate", "transcript", "rejected")
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    present = {row[1] for row in db.execute("PRAGMA table_info(chunks)")}
+    for column, kind in _LATER_CHUNK_COLUMNS.items():
+        if column not in present:
+            try:
+                db.execute(f"ALTER TABLE chunks ADD COLUMN {column} {kind}")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -144,6 +185,7 @@ class JobLog:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._db = open_sqlite(self.folder / "jobs.sqlite3", _SCHEMA)
+            _add_columns(self._db)
         except (OSError, sqlite3.Error) as exc:
             self._broke(exc)
 
@@ -231,11 +273,22 @@ class JobLog:
         ])
 
     def chunk_done(self, job: str, position: int, index: int, key: str | None, chars: int,
-                   backend: str, cached: bool, synthesize_s: float, audio_s: float) -> None:
+                   backend: str, cached: bool, synthesize_s: float, audio_s: float,
+                   offset_s: float | None = None, verified: Mapping[str, Any] | None = None
+                   ) -> None:
+        """A chunk written to its output: where it starts there (`offset_s`), and with
+        --verify its error rate, what the recognizer heard and the attempts rejected before
+        it (`verified`: `error_rate`, `transcript`, `rejected` as a list of dicts)."""
+        verified = verified or {}
+        rejected = verified.get("rejected")
         self._write([
-            ("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, 'done', ?, ?, ?)",
+            ("INSERT OR REPLACE INTO chunks (job, position, idx, key, chars, backend, state, "
+             "cached, synthesize_s, audio_s, offset_s, error_rate, transcript, rejected) "
+             "VALUES (?, ?, ?, ?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?)",
              (job, position, index, key, chars, backend, int(cached), round(synthesize_s, 4),
-              round(audio_s, 4))),
+              round(audio_s, 4), None if offset_s is None else round(offset_s, 4),
+              verified.get("error_rate"), verified.get("transcript"),
+              json.dumps(rejected, ensure_ascii=False) if rejected else None)),
             ("UPDATE documents SET chunks_done = chunks_done + 1, "
              "chunks_cached = chunks_cached + ?, audio_s = audio_s + ?, updated = ? "
              "WHERE job = ? AND position = ?",
@@ -312,11 +365,9 @@ class JobLog:
                               "ORDER BY position", (job,)):
             doc = dict(zip(columns, row))
             doc["chunks"] = [
-                dict(zip(("index", "key", "chars", "backend", "state", "cached",
-                          "synthesize_s", "audio_s"), (r[0], r[1], r[2], r[3], r[4],
-                                                       bool(r[5]), r[6], r[7])))
-                for r in self._read(
-                    "SELECT idx, key, chars, backend, state, cached, synthesize_s, audio_s "
+                _chunk_entry(r) for r in self._read(
+                    "SELECT idx, key, chars, backend, state, cached, synthesize_s, audio_s, "
+                    "offset_s, error_rate, transcript, rejected "
                     "FROM chunks WHERE job = ? AND position = ? ORDER BY idx",
                     (job, doc["position"]))]
             documents.append(doc)
@@ -325,6 +376,40 @@ class JobLog:
                 "settings": json.loads(settings or "{}"), "documents": documents,
                 **({"book": {"output": book[0][0], "chapters": json.loads(book[0][1]),
                              "audio_s": book[0][2]}} if book else {})}
+
+    def find_output(self, output: Path, sha256: str) -> dict | None:
+        """The latest finished record of a file named like `output`, made from an input
+        whose content hash is `sha256`, and as big as `output` is now (for `voxline
+        verify`): its job, settings and chunks; None when there is none."""
+        try:
+            size = Path(output).stat().st_size
+        except OSError:
+            return None
+        rows = self._read(
+            "SELECT d.job, d.position, d.output, j.settings FROM documents d "
+            "JOIN jobs j ON j.id = d.job WHERE d.sha256 = ? AND d.state = 'done' "
+            "AND d.output_bytes = ? ORDER BY d.updated DESC", (sha256, size))
+        for job, position, written, settings in rows:
+            if Path(written).name != Path(output).name:
+                continue
+            chunks = [_chunk_entry(r) for r in self._read(
+                "SELECT idx, key, chars, backend, state, cached, synthesize_s, audio_s, "
+                "offset_s, error_rate, transcript, rejected FROM chunks WHERE job = ? AND "
+                "position = ? ORDER BY idx", (job, position))]
+            return {"job": job, "settings": json.loads(settings or "{}"), "chunks": chunks}
+        return None
+
+    def score(self, digest: str, recognizer: str) -> tuple[float, str] | None:
+        """A verification score recorded for this audio and text (`digest`) by this
+        recognizer: (error rate, transcript), or None."""
+        rows = self._read("SELECT error_rate, transcript FROM scores WHERE digest = ? AND "
+                          "recognizer = ?", (digest, recognizer))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def record_score(self, digest: str, recognizer: str, error_rate: float,
+                     transcript: str) -> None:
+        self._write([("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?)",
+                      (digest, recognizer, error_rate, transcript, time.time()))])
 
     def forget(self, older_than_s: float | None = None) -> int:
         """Remove finished jobs' manifests (those not updated for `older_than_s`)."""

@@ -22,6 +22,8 @@ from .errors import OutputError, UsageError
 # chunk synthesis on CPU engines takes 0.05-5 s, on remote servers up to a minute
 REQUEST_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 STAGE_BUCKETS_S = (0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0)
+# --verify: error rates around the limits (0.25 CER, 0.4 WER) and the wrong-sentence range
+ERROR_RATE_BUCKETS = (0.0, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5)
 
 
 class GpuCollector:
@@ -97,6 +99,13 @@ class JobMetrics:
         self.warnings = Counter("voxline_warnings", "Warnings raised about documents",
                                 registry=r)
         self.running = Gauge("voxline_job_running", "1 while a job runs", registry=r)
+        self.verify_error = Histogram(
+            "voxline_verify_error_rate", "--verify: error rate of each chunk audio heard by "
+            "the recognizer (CER for zh/yue, WER otherwise)", ["backend"],
+            buckets=ERROR_RATE_BUCKETS, registry=r)
+        self.verify_rejected = Counter("voxline_verify_rejected", "--verify: chunk audio "
+                                       "turned down for an error rate over the limit",
+                                       ["backend"], registry=r)
         if gpu_sampler is not None:
             r.register(GpuCollector(gpu_sampler))
         self._local = threading.local()
@@ -132,6 +141,12 @@ class JobMetrics:
             self._finished += 1
             self._hits += bool(cached)
             self.cache_ratio.set(self._hits / self._finished)
+
+    @voxline.hookimpl
+    def chunk_verified(self, document, chunk, backend, error_rate, limit, transcript):
+        self.verify_error.labels(backend).observe(error_rate)
+        if error_rate > limit:
+            self.verify_rejected.labels(backend).inc()
 
     @voxline.hookimpl
     def attempt_failed(self, document, chunk, backend, reason, action):

@@ -1,5 +1,6 @@
 """What happens when a backend fails: retries with backoff, circuit breakers, fallback chains,
-routers, and the quality guard that catches audio too short for its text.
+routers, and the quality checks: the guard that catches audio too short for its text and,
+with --verify, a recognizer that catches audio that does not say its text.
 
 One `Dispatcher` serves a whole job. For each chunk it walks the chain: the chunk's backend
 (or a router's current candidates), then the configured fallbacks. On each backend it makes up
@@ -118,9 +119,14 @@ class QualityGuard:
 
 
 class QualityError(BackendError):
-    def __init__(self, message: str, audio: Audio):
-        super().__init__(message, reason="too short", retryable=True)
+    """Audio that came back but is bad: too short for its text, or (`verdict` given) heard
+    by the recognizer as something else."""
+
+    def __init__(self, message: str, audio: Audio | None, verdict: Any = None):
+        super().__init__(message, reason="too short" if verdict is None else "verify",
+                         retryable=True)
         self.audio = audio
+        self.verdict = verdict
 
 
 @dataclass
@@ -141,10 +147,33 @@ class BackendStats:
 
 
 @dataclass
+class VerifyStats:
+    """--verify, per backend: chunks heard (stored scores included), their error rates,
+    and how many were rejected."""
+
+    chunks: int = 0
+    total_error: float = 0.0
+    max_error: float = 0.0
+    rejected: int = 0
+
+    def add(self, error_rate: float, ok: bool) -> None:
+        self.chunks += 1
+        self.total_error += error_rate
+        self.max_error = max(self.max_error, error_rate)
+        self.rejected += not ok
+
+    def to_dict(self) -> dict:
+        return {"chunks": self.chunks, "rejected": self.rejected,
+                "mean_error_rate": round(self.total_error / self.chunks, 4) if self.chunks
+                else None, "max_error_rate": round(self.max_error, 4)}
+
+
+@dataclass
 class DispatchStats:
     """Counts over a job, safe to update from the worker threads."""
 
     backends: dict[str, BackendStats] = field(default_factory=dict)
+    verified: dict[str, VerifyStats] = field(default_factory=dict)
     fallbacks: Counter = field(default_factory=Counter)  # (from, to, reason) -> chunks
     quality: list[dict] = field(default_factory=list)   # chunks kept despite the guard
     routers: dict[str, dict] = field(default_factory=dict)  # name -> choice, why, switches
@@ -181,6 +210,7 @@ class DispatchStats:
                 ],
                 "quality_warnings": list(self.quality),
                 "routers": {name: dict(r) for name, r in self.routers.items()},
+                "verify": {name: v.to_dict() for name, v in sorted(self.verified.items())},
             }
 
 
@@ -216,6 +246,16 @@ class Served:
     quality_warning: str | None = None
     key: str | None = None   # the chunk cache key of this audio
     pcm: bytes | None = None  # output-ready PCM, when the cache had it
+    verdict: Any = None      # --verify: what the recognizer made of this audio (a Verdict)
+    rejected: list = field(default_factory=list)  # verdicts on audio turned down before it
+
+    def rank(self) -> tuple[int, float]:
+        """Which bad result is kept when every backend gave one: audio the recognizer heard
+        (it was long enough) before audio too short; then the lowest error rate, or the
+        longest audio."""
+        if self.verdict is not None:
+            return 1, -self.verdict.error_rate
+        return 0, self.audio.duration_s if self.audio is not None else 0.0
 
 
 class Dispatcher:
@@ -223,7 +263,11 @@ class Dispatcher:
 
     `get(name)` returns the job's instance of a backend; `limit(name)` its concurrency
     semaphore (or None); `on_attempt_failed(chunk, backend, reason, action)` and
-    `on_state(backend, state)` report to the event hooks.
+    `on_state(backend, state)` report to the event hooks. With `verify(chunk, backend,
+    audio=…, pcm=…)` (returning a `voxline.verify.Verdict`), audio that passed the guard is
+    also heard by a recognizer, and a verdict over its limit is a bad result like audio too
+    short: retried, then handed to the fallback (`on_verified(document, chunk, verdict)`
+    reports each verdict).
     """
 
     def __init__(self, get: Callable[[str], Backend],
@@ -235,6 +279,8 @@ class Dispatcher:
                  on_state: Callable[[str, dict], None] | None = None,
                  routes: Mapping[str, str] | None = None,
                  lookup: Callable[..., tuple[str | None, bytes | None]] | None = None,
+                 verify: Callable[..., Any] | None = None,
+                 on_verified: Callable[..., None] | None = None,
                  sleep: Callable[[float], None] = time.sleep):
         self._get = get
         self._limit = limit
@@ -250,6 +296,8 @@ class Dispatcher:
         self._routes = dict(routes or {})
         # lookup(name, capabilities, chunk, request) -> (cache key, cached PCM or None)
         self._lookup = lookup
+        self._verify = verify
+        self._on_verified = on_verified or (lambda *a, **k: None)
         self.stats = DispatchStats()
 
     def breaker(self, name: str) -> CircuitBreaker:
@@ -286,6 +334,7 @@ class Dispatcher:
         queue = [chunk.backend, *self.fallback]
         previous: tuple[str, str] | None = None  # (backend, reason) that failed last
         routers: list[Router] = []  # routers met on the way, told how their picks did
+        verdicts: list = []  # --verify: every verdict on this chunk's audio, in order
         while queue:
             name = queue.pop(0)
             if name in tried:
@@ -308,18 +357,18 @@ class Dispatcher:
             if previous is not None:
                 with self.stats.lock:
                     self.stats.fallbacks[(previous[0], name, previous[1])] += 1
-            served, error = self._on_backend(chunk, name, backend, document)
+            served, error = self._on_backend(chunk, name, backend, document, verdicts)
             if served is not None and error is None:
                 for router in routers:
                     router.record(name, True, None)
+                served.rejected = [v for v in verdicts if v is not served.verdict]
                 return served
             assert error is not None
             for router in routers:
                 router.record(name, False, error.reason)
             last_error = error
             errors.append(f"{name}: {error.message}")
-            if served is not None and (best is None
-                                       or served.audio.duration_s > best.audio.duration_s):
+            if served is not None and (best is None or served.rank() > best.rank()):
                 best = served
             previous = (name, error.reason)
             self._on_attempt_failed(document=document, chunk=chunk, backend=name,
@@ -334,6 +383,7 @@ class Dispatcher:
                     "source": getattr(document, "source", None), "chunk": chunk.index + 1,
                     "backend": best.backend, "detail": best.quality_warning})
             best.quality_warning = warning
+            best.rejected = [v for v in verdicts if v is not best.verdict]
             return best
         if last_error is None:
             raise BackendError(f"no backend to try for chunk {chunk.index + 1}")
@@ -341,10 +391,22 @@ class Dispatcher:
             raise BackendError("; then ".join(errors), reason=last_error.reason)
         raise last_error
 
+    def _heard(self, document: Any, chunk: Chunk, name: str, verdicts: list, **audio) -> Any:
+        """--verify: the recognizer's verdict on this audio, counted and reported."""
+        verdict = self._verify(chunk, name, **audio)
+        verdicts.append(verdict)
+        with self.stats.lock:
+            self.stats.verified.setdefault(name, VerifyStats()).add(verdict.error_rate,
+                                                                     verdict.ok)
+        self._on_verified(document=document, chunk=chunk, verdict=verdict)
+        return verdict
+
     def _on_backend(self, chunk: Chunk, name: str, backend: Backend,
-                    document: Any) -> tuple[Served | None, BackendError | None]:
+                    document: Any, verdicts: list | None = None
+                    ) -> tuple[Served | None, BackendError | None]:
         """Attempts on one backend: (audio, None) on success; (audio kept despite the guard
-        or None, the error) otherwise."""
+        or the recognizer, or None; the error) otherwise."""
+        verdicts = [] if verdicts is None else verdicts
         caps = backend.capabilities
         if chunk.language not in caps.languages:
             self._fail(name, "language")
@@ -356,14 +418,25 @@ class Dispatcher:
                                    native_prosody(chunk.prosody, caps),
                                    chunk.breaks if caps.inline_breaks_s else ())
         key = None
+        kept: Served | None = None
+        error: BackendError | None = None
         if self._lookup is not None:
             key, pcm = self._lookup(name, caps, chunk, request)
             if pcm is not None:
-                self._count(name, cached=1)
-                return Served(None, name, caps, 0, key=key, pcm=pcm), None
+                served = Served(None, name, caps, 0, key=key, pcm=pcm)
+                if self._verify is not None:
+                    served.verdict = self._heard(document, chunk, name, verdicts, pcm=pcm)
+                if served.verdict is None or served.verdict.ok:
+                    self._count(name, cached=1)
+                    return served, None
+                # cached audio the recognizer turns down (made without --verify, or under
+                # a looser limit) is a bad result like any other: synthesize it again
+                self._fail(name, "verify")
+                served.quality_warning = served.verdict.problem
+                kept, error = served, QualityError(served.verdict.problem, None, served.verdict)
+                if caps.deterministic:
+                    return kept, error
         breaker = self.breaker(name)
-        kept: Served | None = None
-        error: BackendError | None = None
         for attempt in range(1 + self.policy.retries):
             if not breaker.allow():
                 self._fail(name, "circuit open")
@@ -382,12 +455,19 @@ class Dispatcher:
                                            audio)
                 if problem:
                     raise QualityError(problem, audio)
+                verdict = None
+                if self._verify is not None:
+                    verdict = self._heard(document, chunk, name, verdicts, audio=audio)
+                    if not verdict.ok:
+                        raise QualityError(verdict.problem, audio, verdict)
             except QualityError as exc:
                 breaker.success()  # the server answered; the content was bad
                 self._fail(name, exc.reason)
                 error = exc
-                if kept is None or exc.audio.duration_s > kept.audio.duration_s:
-                    kept = Served(exc.audio, name, caps, attempt + 1, exc.message, key)
+                bad = Served(exc.audio, name, caps, attempt + 1, exc.message, key,
+                             verdict=exc.verdict)
+                if kept is None or bad.rank() > kept.rank():
+                    kept = bad
                 if caps.deterministic:
                     break
                 continue
@@ -407,7 +487,7 @@ class Dispatcher:
                 break
             breaker.success()
             self._count(name, ok=1, chunks=1)
-            return Served(audio, name, caps, attempt + 1, key=key), None
+            return Served(audio, name, caps, attempt + 1, key=key, verdict=verdict), None
         return kept, error
 
     def _call(self, name: str, backend: Backend, request: SynthesisRequest) -> Audio:

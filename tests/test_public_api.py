@@ -14,6 +14,7 @@ import voxline
 from conftest import REPO
 
 PLUGINS = sorted([*(REPO / "plugins").glob("*.py"), REPO / "pipeline" / "testing" / "tone.py",
+                  REPO / "pipeline" / "testing" / "mishear.py",
                   *(REPO / "samples").glob("plugin-example/src/**/*.py")])
 
 

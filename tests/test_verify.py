@@ -102,3 +102,21 @@ def test_a_model_folder_without_weights_is_a_usage_error(tmp_path):
     needs_recognizer()
     with pytest.raises(UsageError, match="no model.bin"):
         Recognizer(str(tmp_path), cpu_threads=1).load()
+
+
+def test_metrics_and_the_tui_count_verdicts_per_backend():
+    from prometheus_client import generate_latest
+
+    from voxline.metrics import JobMetrics
+    from voxline.tui.state import JobState
+
+    metrics, state = JobMetrics(gpu_sampler=None), JobState()
+    for backend, rate in (("mishear", 1.4), ("piper", 0.1), ("piper", 0.0)):
+        metrics.chunk_verified(None, None, backend, rate, 0.4, "heard")
+        state.chunk_verified(backend, rate, 0.4)
+    text = generate_latest(metrics.registry).decode()
+    assert 'voxline_verify_error_rate_count{backend="piper"} 2.0' in text
+    assert 'voxline_verify_error_rate_bucket{backend="mishear",le="1.5"} 1.0' in text
+    assert 'voxline_verify_rejected_total{backend="mishear"} 1.0' in text
+    assert state.backends["piper"].verify_label == "2 ø0.05 max0.10"
+    assert state.backends["mishear"].verify_label == "1 ø1.40 max1.40 ✗1"

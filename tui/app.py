@@ -95,7 +95,8 @@ class VoxlineApp(App[int]):
             with Horizontal(id="upper"):
                 yield StageTable()
                 with Vertical(id="side"):
-                    yield BackendsPanel()
+                    yield BackendsPanel(verify=self.runner is not None
+                                        and self.runner.planned.settings.verify)
                     yield GpuPanel()
             yield LogPanel()
         yield Footer()

@@ -39,6 +39,10 @@ class EventBridge:
                                   cached))
 
     @voxline.hookimpl
+    def chunk_verified(self, document, chunk, backend, error_rate, limit, transcript):
+        self.post(m.ChunkVerified(backend, error_rate, limit))
+
+    @voxline.hookimpl
     def document_finished(self, document, result):
         self.post(m.DocumentFinished(result.source, result.output, result.ok, result.status,
                                      result.error, result.chunks, result.audio_s,

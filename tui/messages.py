@@ -71,6 +71,16 @@ class ChunkFinished(PipelineEvent):
 
 
 @dataclass
+class ChunkVerified(PipelineEvent):
+    backend: str
+    error_rate: float
+    limit: float
+
+    def apply(self, state):
+        state.chunk_verified(self.backend, self.error_rate, self.limit)
+
+
+@dataclass
 class DocumentFinished(PipelineEvent):
     source: str
     output: str | None

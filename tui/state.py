@@ -105,6 +105,20 @@ class BackendRow:
     admission: str | None = None  # a GPU backend waiting for memory
     gpu_memory_fraction: float | None = None
     last_failure: str | None = None
+    # --verify: audio heard by the recognizer, its error rates, and how much was turned down
+    verified: int = 0
+    verify_total: float = 0.0
+    verify_max: float = 0.0
+    verify_rejected: int = 0
+
+    @property
+    def verify_label(self) -> str:
+        """`12 ø0.03 max0.10 ✗1`: chunks heard, mean and worst error rate, rejected."""
+        if not self.verified:
+            return "-"
+        return (f"{self.verified} ø{self.verify_total / self.verified:.2f} "
+                f"max{self.verify_max:.2f}" + (f" ✗{self.verify_rejected}"
+                                               if self.verify_rejected else ""))
 
     @property
     def rtf(self) -> float | None:
@@ -256,6 +270,14 @@ class JobState:
             row.fallbacks += 1
         where = f"{source}: " if source else ""
         self.add_log("warning", f"{where}chunk {chunk_index + 1}: {backend}: {reason} → {action}")
+
+    def chunk_verified(self, backend: str, error_rate: float, limit: float) -> None:
+        row = self._backend(backend)
+        row.verified += 1
+        row.verify_total += error_rate
+        row.verify_max = max(row.verify_max, error_rate)
+        row.verify_rejected += error_rate > limit
+        self._changed()
 
     def backend_state(self, backend: str, state: dict) -> None:
         row = self._backend(backend)

@@ -10,7 +10,7 @@ import click
 from voxline import __version__
 from voxline.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, VoxlineError
 
-from . import cache_cmd, info, jobs_cmd, normalize_cmd, synth, tui_cmd
+from . import cache_cmd, info, jobs_cmd, normalize_cmd, synth, tui_cmd, verify_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,9 +31,10 @@ def cli(verbose: int, strict_plugins: bool) -> None:
     voxline cache stats|clear|verify   look after the chunk cache
     voxline jobs [show ID]             jobs, their state and manifests
     voxline tui book/ -o out/          the same job in a terminal UI
+    voxline verify out/a.wav --text a.txt   does the audio say its text?
 
     Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input, 4 backend, 5 output,
-    6 plugin, 130 interrupted.
+    6 plugin, 7 verify: audio over the error limit, 130 interrupted.
     """
     if verbose:
         import logging
@@ -53,6 +54,7 @@ cli.add_command(info.doctor)
 cli.add_command(cache_cmd.cache)
 cli.add_command(jobs_cmd.jobs)
 cli.add_command(tui_cmd.tui)
+cli.add_command(verify_cmd.verify)
 
 
 def _add_plugin_commands() -> None:

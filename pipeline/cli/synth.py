@@ -239,6 +239,10 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
     pm = get_plugin_manager()
     registry = build_registry(pm)
     check_backends(registry, settings)
+    if settings.verify:
+        from voxline.verify import check_available
+
+        check_available(settings.verify_model)
     return PlannedJob(pm, registry, settings, specs, out, single, book, book_settings)
 
 
@@ -389,7 +393,28 @@ def synthesis_summary(data: dict) -> list[str]:
         if terms["non_commercial"]:  # said once a job, whatever the number of chunks
             lines.append(f"terms: {terms['voice']} ({terms['chunks']} chunks), not for "
                          f"commercial use: {terms['data'] or terms['licence']}")
+    lines.extend(verify_summary(data))
     for q in data.get("quality_warnings", []):
         lines.append(f"quality: {q['source']}: chunk {q['chunk']} from {q['backend']}: "
                      f"{q['detail']}")
+    return lines
+
+
+def verify_summary(data: dict) -> list[str]:
+    """--verify: error rates per backend, and each chunk redone after the recognizer turned
+    its audio down."""
+    lines = []
+    if data.get("verify"):
+        lines.append("verify: " + " · ".join(
+            f"{name} {v['chunks']} chunks, error rate mean {v['mean_error_rate']:.2f} max "
+            f"{v['max_error_rate']:.2f}" + (f", {v['rejected']} rejected" if v["rejected"]
+                                             else "")
+            for name, v in data["verify"].items()))
+    for doc in data.get("documents", []):
+        for entry in doc.get("verify", []):
+            if entry["rejected"]:
+                tried = ", ".join(f"{r['backend']} {r['error_rate']:.2f}"
+                                  for r in entry["rejected"])
+                lines.append(f"  {doc['source']}: chunk {entry['chunk']}: rejected {tried}; "
+                             f"kept {entry['backend']} {entry['error_rate']:.2f}")
     return lines

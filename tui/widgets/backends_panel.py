@@ -1,5 +1,5 @@
-"""Backends: health, chunks served, cache hits, retries, fallbacks, real-time factor, and a
-router's current choice."""
+"""Backends: health, chunks served, cache hits, retries, fallbacks, real-time factor, a
+router's current choice, and with --verify the error rates the recognizer measured."""
 
 from __future__ import annotations
 
@@ -19,11 +19,19 @@ class BackendsPanel(Vertical):
     BackendsPanel LineTable { height: auto; }
     """
 
+    def __init__(self, *, verify: bool = False, **kwargs):
+        """`verify`: the job runs with --verify; a column shows each backend's chunks heard,
+        mean and worst error rate, and chunks rejected."""
+        super().__init__(**kwargs)
+        self.verify = verify
+
     def compose(self) -> ComposeResult:
         self.border_title = "Backends"
-        yield LineTable([("backend", 15), ("health", 24), ("done", 7), ("cache", 7),
-                         ("retry", 7), ("fallb", 7), ("RTF", 8), ("route", None)],
-                        id="backends")
+        columns = [("backend", 15), ("health", 24), ("done", 7), ("cache", 7),
+                   ("retry", 7), ("fallb", 7), ("RTF", 8)]
+        if self.verify:
+            columns.append(("verified", 23))
+        yield LineTable(columns + [("route", None)], id="backends")
 
     def refresh_from(self, state: JobState) -> None:
         table = self.query_one("#backends", LineTable)
@@ -35,4 +43,5 @@ class BackendsPanel(Vertical):
                 row.name, Text(health, style=style), str(row.chunks), str(row.cached),
                 str(row.retries), str(row.fallbacks),
                 "-" if row.rtf is None else f"{row.rtf:.3f}",
+                *((row.verify_label,) if self.verify else ()),
                 "" if row.choice is None else f"→ {row.choice}"))
