@@ -37,6 +37,7 @@ from .gpu import GpuAdmission, GpuReport, GpuSample  # noqa: E402
 from .gpu import sample as sample_gpus  # noqa: E402
 from .http import HttpBackend  # noqa: E402
 from .normalize import Normalizer  # noqa: E402
+from .weights import model_folder  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -63,6 +64,7 @@ __all__ = [
     "Sentence",
     "SynthesisRequest",
     "UsageError",
+    "model_folder",
     "sample_gpus",
     "Voice",
     "VoxlineError",

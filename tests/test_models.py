@@ -1,7 +1,8 @@
 """`voxline models pull|list|path|remove` against a stand-in Hugging Face hub on 127.0.0.1
 (`voxline.testing.hub.HubSim`) that answers the hub's own listing and file endpoints with
 generated files, and misbehaves on purpose: dropped connections, damaged bytes, 404s,
-hostile file names."""
+hostile file names. The last tests pull a random-weight ChatTTS model from it and speak with
+`chattts-local` without `--model-dir`."""
 
 from __future__ import annotations
 
@@ -382,3 +383,55 @@ def test_a_terminal_sees_a_progress_bar_in_bytes_and_percent(files, tmp_path):
         os.close(leader)
     text = seen.decode()
     assert "\r[" in text and "%" in text and " of 3.8 MB" in text
+
+
+# -- then chattts-local speaks with it ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def random_chattts() -> Path:
+    try:
+        import ChatTTS  # noqa: F401
+    except ImportError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"the chattts extra is not installed ({exc}); CI must have it")
+        pytest.skip(f"the chattts extra is not installed ({exc})")
+    from voxline.testing import chattts_assets
+
+    return chattts_assets.cached(os.environ.get("VOXLINE_TEST_MODELS",
+                                                Path.home() / ".cache" / "voxline-tests"))
+
+
+@pytest.mark.chattts
+def test_pull_then_synth_with_chattts_local_and_no_model_dir(random_chattts, tmp_path):
+    env = {"VOXLINE_MODELS_DIR": str(tmp_path / "models")}
+    source = tmp_path / "news.txt"
+    source.write_text("今天天气很好。", encoding="utf-8")
+    synth = ("synth", str(source), "-o", str(tmp_path / "out"), "--backend", "chattts-local")
+
+    proc = run_cli(*synth, env=env)
+    assert proc.returncode == 4
+    assert "run `voxline models pull chattts`" in proc.stderr.decode()
+
+    with HubSim(REPO, {name: random_chattts / name for name in weights.CHATTTS_FILES}) as sim:
+        proc = run_cli("models", "pull", "chattts", env={**env, "HF_ENDPOINT": sim.url,
+                                                         "HF_HUB_OFFLINE": ""}, timeout=300)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    # random weights are not ChatTTS's release: the pull says so, and what to do
+    assert "differ from the files ChatTTS 0.2" in err and "check_hashes = false" in err
+    folder = tmp_path / "models" / "chattts"
+    assert (folder / BIG).stat().st_size == (random_chattts / BIG).stat().st_size
+
+    proc = run_cli(*synth, env=env, timeout=600)
+    assert proc.returncode == 4
+    assert f"none of the files in {folder} match the released ChatTTS weights" in \
+        proc.stderr.decode()
+
+    config = tmp_path / "voxline.toml"
+    config.write_text("[backends.chattts-local]\ncheck_hashes = false\n")
+    proc = run_cli(*synth, "--config", str(config), "--json", env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()
+    report = json.loads(proc.stdout)
+    assert report["written"] == 1 and report["backends"]["chattts-local"]["chunks"] == 1
+    assert (tmp_path / "out" / "news.wav").stat().st_size > 16000
