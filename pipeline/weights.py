@@ -178,6 +178,9 @@ class PullProgress:
     def started(self, files: list[HubFile], to_fetch_bytes: int) -> None:
         """Before any download: the files, and how many bytes are not yet here."""
 
+    def file_started(self, file: HubFile) -> None:
+        """A file's download starts (or continues)."""
+
     def advanced(self, n_bytes: int) -> None:
         """Bytes arrived (or found in a partial file being continued)."""
 
@@ -220,6 +223,7 @@ def pull(spec: ModelSpec, folder: Path, hub_config: HubConfig, revision: str | N
         for file in kept:
             progress.file_done(file, "already here")
         for file in to_fetch:
+            progress.file_started(file)
             hub.download(spec.repo, snapshot.commit, file, folder, progress.advanced)
             progress.file_done(file, "downloaded")
     _remove_empty(folder / PARTIAL_DIR)

@@ -77,8 +77,9 @@ class _Progress:
 
     def started(self, files, to_fetch_bytes):
         self.total = to_fetch_bytes
-        if files:
-            self.current = files[0].path
+
+    def file_started(self, file):
+        self.current = file.path
 
     def advanced(self, n_bytes):
         self.done += n_bytes
@@ -98,9 +99,6 @@ class _Progress:
         if self.live:
             self.stream.write("\r" + " " * 110 + "\r")
         self.stream.write(f"{file.path}: {_size(file.size_bytes)}, {how}, hash checked\n")
-        self.current = ""
-        if self.live:
-            self._draw()
         self.stream.flush()
 
 
@@ -121,9 +119,12 @@ def pull(name, folder, revision):
     result = pull_model(spec, target, HubConfig.from_env(os.environ), revision, progress)
     if progress.live:
         sys.stderr.write("\r" + " " * 110 + "\r")
-    if result.differ_from_release:
+    differ = result.differ_from_release
+    if differ:
+        which = (", ".join(differ) if len(differ) <= 3
+                 else f"{len(differ)} of the {len(spec.files)} files")
         click.echo(
-            f"voxline: warning: {', '.join(result.differ_from_release)} differ from the files "
+            f"voxline: warning: {which} differ from the files "
             f"{result.release.library} checks against (its own SHA-256 map): they are "
             f"{spec.repo} at {result.commit[:12]} as the hub lists them, but not the "
             f"revision {result.release.library} was released for, so {spec.backend} will "
