@@ -39,6 +39,7 @@ from .gpu import sample as sample_gpus  # noqa: E402
 from .http import HttpBackend  # noqa: E402
 from .normalize import Normalizer  # noqa: E402
 from .verify import Recognizer, Transcript, error_rate  # noqa: E402
+from .weights import model_folder  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -69,6 +70,7 @@ __all__ = [
     "Transcript",
     "UsageError",
     "error_rate",
+    "model_folder",
     "sample_gpus",
     "Voice",
     "VoxlineError",

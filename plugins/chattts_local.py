@@ -1,7 +1,7 @@
 """`chattts-local`: the ChatTTS library in-process, on torch, batched, CUDA when present.
 
-The weights are the user's own folder (`model_dir`, holding ChatTTS's `asset/`); nothing is
-downloaded. voxline loads the model once per job, on the GPU with the most free memory as
+The weights are a folder holding ChatTTS's `asset/`: the user's own (`model_dir`) or the one
+`voxline models pull chattts` fills; the backend itself downloads nothing. voxline loads the model once per job, on the GPU with the most free memory as
 NVML reports it (device-wide, other processes included), else on the CPU with a warning, and
 speaks chunks in batches (`infer([...], split_text=False)`). The text is voxline's own
 normalized text (`do_text_normalization=False`), mapped to what ChatTTS can speak so the
@@ -11,7 +11,8 @@ the whole job, so the voice stays the same from the first chunk to the last.
 Options under `[backends.chattts-local]` (the flags `--model-dir`, `--speaker` and
 `--batch-size` set the first three):
 
-- `model_dir`: the folder with `asset/` (else `VOXLINE_CHATTTS_MODEL_DIR`).
+- `model_dir`: the folder with `asset/` (else `VOXLINE_CHATTTS_MODEL_DIR`, else where
+  `voxline models pull chattts` puts it: `voxline.model_folder("chattts")`).
 - `speaker`: `seed:N` (ChatTTS's seeded voices), `file:PATH` (a saved embedding string), the
   embedding string itself, or `random:PATH` (sampled once, written to PATH, reused after).
   Default `seed:2222`. A chunk's voice (`--voice chattts-local:seed:N`, SSML `<voice>`) wins.
@@ -238,9 +239,9 @@ def check_model_dir(folder: Path, expected: Mapping[str, str] | None) -> None:
     if not folder.is_dir():
         raise BackendError(
             f"chattts-local: model folder {folder} does not exist",
-            hint="download ChatTTS's weights (huggingface.co/2Noise/ChatTTS) and give the "
-                 "folder that holds asset/ with --model-dir or [backends.chattts-local] "
-                 "model_dir")
+            hint=f"`voxline models pull chattts --dir {folder}` downloads ChatTTS's weights "
+                 "there; or give the folder that holds asset/ with --model-dir or "
+                 "[backends.chattts-local] model_dir")
     missing = [name for name in ASSET_FILES if not (folder / name).is_file()]
     if missing:
         raise BackendError(
@@ -254,15 +255,17 @@ def check_model_dir(folder: Path, expected: Mapping[str, str] | None) -> None:
     if len(differ) == len(ASSET_FILES):
         raise BackendError(
             f"chattts-local: none of the files in {folder} match the released ChatTTS "
-            "weights",
-            hint="for fine-tuned or other weights set check_hashes = false under "
-                 "[backends.chattts-local]")
+            "weights the installed ChatTTS library checks against",
+            hint="for fine-tuned weights, or another revision of 2Noise/ChatTTS, set "
+                 "check_hashes = false under [backends.chattts-local]")
     if differ:
         raise BackendError(
             f"chattts-local: {', '.join(differ)} in {folder} differ from the released "
-            "ChatTTS weights (an interrupted download?)",
-            hint="download them again, or set check_hashes = false under "
-                 "[backends.chattts-local] for fine-tuned weights")
+            "ChatTTS weights (an interrupted download, or another revision of "
+            "2Noise/ChatTTS?)",
+            hint="`voxline models pull chattts` downloads and checks them; for fine-tuned "
+                 "weights or another revision set check_hashes = false under "
+                 "[backends.chattts-local]")
 
 
 def _hash_key(name: str) -> str:
@@ -344,10 +347,15 @@ class ChatTTSLocal(Backend):
     def _load(self) -> None:
         folder = self.options.get("model_dir") or os.environ.get("VOXLINE_CHATTTS_MODEL_DIR")
         if not folder:
-            raise BackendError(
-                "chattts-local needs the folder of ChatTTS's weights",
-                hint="give --model-dir DIR (the folder holding asset/), "
-                     "[backends.chattts-local] model_dir, or VOXLINE_CHATTTS_MODEL_DIR")
+            pulled = voxline.model_folder("chattts")
+            if not pulled.is_dir():
+                raise BackendError(
+                    "chattts-local needs the folder of ChatTTS's weights, and none was "
+                    f"pulled to {pulled}",
+                    hint="run `voxline models pull chattts`, or give "
+                         "--model-dir DIR (the folder holding asset/), "
+                         "[backends.chattts-local] model_dir, or VOXLINE_CHATTTS_MODEL_DIR")
+            folder = pulled
         self.model_dir = Path(str(folder)).expanduser()
         try:
             import torch

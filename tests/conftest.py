@@ -43,10 +43,11 @@ def tone_env(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="session", autouse=True)
 def session_folders(tmp_path_factory):
-    """Cache and job manifests of fixtures wider than one test (the samples synthesized
-    once per module) also go to temporary folders, never to the user's."""
+    """Cache, job manifests and pulled models of fixtures wider than one test (the samples
+    synthesized once per module) also go to temporary folders, never to the user's."""
     saved = {k: os.environ.get(k) for k in ("VOXLINE_CACHE_DIR", "VOXLINE_STATE_DIR",
-                                              "XDG_CACHE_HOME", "XDG_STATE_HOME")}
+                                              "VOXLINE_MODELS_DIR", "XDG_CACHE_HOME",
+                                              "XDG_STATE_HOME", "XDG_DATA_HOME")}
     base = tmp_path_factory.mktemp("session")
     for key in saved:
         os.environ[key] = str(base / key.lower())

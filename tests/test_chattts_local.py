@@ -7,7 +7,6 @@ budget: lengths are exact and the truncation path always runs.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import shutil
 from pathlib import Path
@@ -40,14 +39,8 @@ def model_dir() -> Path:
     _need_chattts()
     from voxline.testing import chattts_assets
 
-    versions = "-".join(importlib.metadata.version(p) for p in ("chattts", "transformers",
-                                                                 "torch"))
-    root = Path(os.environ.get("VOXLINE_TEST_MODELS",
-                               Path.home() / ".cache" / "voxline-tests"))
-    folder = root / f"chattts-random-2l-{versions}-{chattts_assets.VERSION}"
-    if not all((folder / name).is_file() for name in chattts_assets.ASSET_FILES):
-        chattts_assets.build(folder, layers=2)
-    return folder
+    return chattts_assets.cached(os.environ.get("VOXLINE_TEST_MODELS",
+                                                Path.home() / ".cache" / "voxline-tests"))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ import click
 from voxline import __version__
 from voxline.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, VoxlineError
 
-from . import cache_cmd, info, jobs_cmd, normalize_cmd, synth, tui_cmd, verify_cmd
+from . import (cache_cmd, info, jobs_cmd, models_cmd, normalize_cmd, synth, tui_cmd,
+               verify_cmd)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +31,7 @@ def cli(verbose: int, strict_plugins: bool) -> None:
     voxline doctor                     check FFmpeg, backends and GPU
     voxline cache stats|clear|verify   look after the chunk cache
     voxline jobs [show ID]             jobs, their state and manifests
+    voxline models pull chattts        download ChatTTS's weights (list|path|remove)
     voxline tui book/ -o out/          the same job in a terminal UI
     voxline verify out/a.wav --text a.txt   does the audio say its text?
 
@@ -53,6 +55,7 @@ cli.add_command(info.plugins)
 cli.add_command(info.doctor)
 cli.add_command(cache_cmd.cache)
 cli.add_command(jobs_cmd.jobs)
+cli.add_command(models_cmd.models)
 cli.add_command(tui_cmd.tui)
 cli.add_command(verify_cmd.verify)
 

@@ -142,6 +142,19 @@ def build(folder: Path | str, layers: int = 2, seed: int = 0, stops: bool = Fals
     return folder
 
 
+def cached(root: Path | str, layers: int = 2) -> Path:
+    """The random-weight folder under `root`, built on first use and kept after; its name
+    holds the versions of the libraries that shape it, so an upgrade builds a new one."""
+    import importlib.metadata
+
+    versions = "-".join(importlib.metadata.version(p)
+                        for p in ("chattts", "transformers", "torch"))
+    folder = Path(root) / f"chattts-random-{layers}l-{versions}-{VERSION}"
+    if not all((folder / name).is_file() for name in ASSET_FILES):
+        build(folder, layers=layers)
+    return folder
+
+
 def sha256_map(folder: Path | str) -> dict[str, str]:
     """The `Chat.sha256_map` entries for the files in `folder` (keys as ChatTTS spells them)."""
     from voxline.plugins.chattts_local import _hash_key, _sha256
