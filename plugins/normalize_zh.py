@@ -105,9 +105,11 @@ PRE_RULES: list[tuple[re.Pattern, str | object]] = [
     (re.compile(r"(?P<b>\d+(?:\.\d+)?)\s?\^\s?(?P<e>[-−]?\d+)"), _power),
     (re.compile(r"(?P<b>\d+(?:\.\d+)?)(?P<e>⁻?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)"), _power),
     # impossible dates, and month-first ones, which wetext reads as fractions or sums
-    (re.compile(r"(?<![\d.])(?P<y>\d{4})(?P<sep>[-/.])(?P<mo>\d{1,2})(?P=sep)(?P<d>\d{1,2})(?![\d.])"),
+    (re.compile(r"(?<![\d.])(?P<y>\d{4})(?P<sep>[-/.])(?P<mo>\d{1,2})(?P=sep)(?P<d>\d{1,2})"
+                r"(?![\d.])"),
      _ymd),
-    (re.compile(r"(?<![\d.])(?P<a>\d{1,2})(?P<sep>[-/.])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4})(?![\d.])"),
+    (re.compile(r"(?<![\d.])(?P<a>\d{1,2})(?P<sep>[-/.])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4})"
+                r"(?![\d.])"),
      _mdy),
     # 555-0199, 123-4567: wetext reads them as subtractions
     (re.compile(r"(?<![\d.-])(?P<a>\d{3})-(?P<b>\d{4})(?![\d-]|\.\d)"), _local_phone),
