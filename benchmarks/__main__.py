@@ -24,6 +24,9 @@
                                       espeak, same run
     python -m benchmarks assembly     resample + join + encode an hour of 22.05 kHz chunks:
                                       voxline (one stream) vs FFmpeg per chunk, same run
+    python -m benchmarks tn PATH...   text normalization against public suites (NeMo's English,
+                                      WeTextProcessing's Chinese test cases): exact-match
+                                      accuracy per file; --misses lists what did not match
     python -m benchmarks intelligibility  every offline voice speaks Harvard sentences (en)
                                       or 20 plain Mandarin sentences (zh); the recognizer's
                                       WER/CER, RTF, load time, peak memory, licence
@@ -272,8 +275,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("name", choices=["suite", "workers", "server", "cache", "memory",
                                          "tui", "chattts", "first-audio", "vs-piper",
-                                         "assembly", "intelligibility"], nargs="?",
+                                         "assembly", "intelligibility", "tn"], nargs="?",
                         default="suite")
+    parser.add_argument("paths", nargs="*", help="tn: test-case files or folders")
+    parser.add_argument("--lang", help="tn: language of every file [default: from its format]")
+    parser.add_argument("--misses", action="store_true", help="tn: list the cases missed")
     parser.add_argument("--smoke", action="store_true",
                         help="suite: tiny inputs, targets not judged (CI)")
     parser.add_argument("--audio-s", type=float, default=3600.0,
@@ -298,6 +304,18 @@ def main() -> None:
         from .suite import main as suite
 
         suite(args.smoke, args.json_path)
+        return
+    if args.name == "tn":
+        from .tn import print_table, score
+
+        if not args.paths:
+            parser.error("tn needs the test-case files (see python -m benchmarks --help)")
+        results = score(args.paths, args.lang)
+        print_table(results, args.misses)
+        if args.json_path:
+            Path(args.json_path).write_text(
+                json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False),
+                encoding="utf-8")
         return
     if args.name == "intelligibility":
         from .intelligibility import bench_intelligibility, print_table

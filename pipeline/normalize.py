@@ -11,6 +11,8 @@ import re
 from typing import ClassVar
 
 _DIGIT = re.compile(r"\d")
+_ROMAN = re.compile(r"M{0,3}(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})")
+_ROMAN_VALUES = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
 
 
 class Normalizer:
@@ -31,6 +33,15 @@ class Normalizer:
 
 def has_digits(text: str) -> bool:
     return bool(_DIGIT.search(text))
+
+
+def roman(text: str) -> int | None:
+    """The value of a Roman numeral written in capitals ("XIV" → 14), or None."""
+    if not text or not _ROMAN.fullmatch(text):
+        return None
+    values = [_ROMAN_VALUES[c] for c in text]
+    return sum(-v if i + 1 < len(values) and v < values[i + 1] else v
+               for i, v in enumerate(values))
 
 
 class NormalizerSet:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import REPO
 
@@ -56,3 +57,12 @@ def test_the_suite_prints_one_table_with_every_comparison(tmp_path):
     # the assembly's outputs decode to the audio it wrote, both ways
     for row in result["assembly"]["rows"]:
         assert abs(row["measured_audio_s"] - row["audio_s"]) < 0.5, row
+
+
+def test_tn_scores_both_public_formats_per_file(tmp_path):
+    (tmp_path / "test_cases_money.txt").write_text("$2~Two dollars\n$3~three euros\n")
+    (tmp_path / "money.txt").write_text("2%  =>  百分之二\n", encoding="utf-8")
+    result = bench(tmp_path, "tn", str(tmp_path / "test_cases_money.txt"),
+                   str(tmp_path / "money.txt"))
+    scores = {Path(r["file"]).name: (r["language"], r["matched"], r["cases"]) for r in result}
+    assert scores == {"test_cases_money.txt": ("en", 1, 2), "money.txt": ("zh", 1, 1)}
