@@ -56,9 +56,8 @@ def dry_run(pipeline, job) -> dict:
     duration and cache hits for each input, and in total."""
     settings = pipeline.settings
     started = time.perf_counter()
-    pipeline._open_store()
-    store = pipeline.store
-    pipeline._open_jobs(job, record=False)
+    store = pipeline._open_store()
+    state = pipeline._open_job(job, record=False)
     normalizers = NormalizerSet(pipeline.registry.normalizers)
     planned: list[PlannedDocument] = []
     try:
@@ -68,9 +67,9 @@ def dry_run(pipeline, job) -> dict:
             planned.append(doc)
             try:
                 digest = (textio.file_digest(spec.source) if spec.source != "-" else None)
-                doc.status = pipeline._status(spec, digest)
+                doc.status = pipeline._status(state, spec, digest)
                 if doc.status == "up to date":
-                    before = pipeline._previous[str(spec.output)]
+                    before = state.previous[str(spec.output)]
                     doc.chunks = doc.cached = before["chunks_total"] or 0
                     doc.cached_s = before["audio_s"]
                     continue
@@ -87,7 +86,7 @@ def dry_run(pipeline, job) -> dict:
     finally:
         if store is not None:
             store.close()
-    return _totals(pipeline, planned, time.perf_counter() - started)
+    return _totals(state.id, planned, time.perf_counter() - started)
 
 
 def _plan_chunks(pipeline, store, doc: PlannedDocument, prepared) -> None:
@@ -116,10 +115,10 @@ def _plan_chunks(pipeline, store, doc: PlannedDocument, prepared) -> None:
     doc.estimated_s += pauses
 
 
-def _totals(pipeline, planned: list[PlannedDocument], wall_s: float) -> dict:
+def _totals(job_id: str, planned: list[PlannedDocument], wall_s: float) -> dict:
     return {
         "dry_run": True,
-        "job": pipeline._job_id,
+        "job": job_id,
         "files": len(planned),
         "chunks": sum(d.chunks for d in planned),
         "cached": sum(d.cached for d in planned),
