@@ -252,6 +252,7 @@ class JobState:
     fingerprint: str = ""
     previous: dict[str, dict] = field(default_factory=dict)  # the manifest's last record
     log: manifest_mod.JobLog | None = None
+    lock: manifest_mod.JobLock | None = None
     store: cache_mod.ChunkStore | None = None
     verifier: "object | None" = None  # --verify: a voxline.verify.ChunkVerifier
     # adaptive quality: recent per-chunk real-time factors per backend, and the backends
@@ -266,6 +267,8 @@ class JobState:
             self.store.close()
         if self.log is not None:
             self.log.close()
+        if self.lock is not None:
+            self.lock.release()
 
 
 @dataclass
@@ -731,7 +734,8 @@ class Pipeline:
 
     def _open_job(self, job: Job, record: bool) -> JobState:
         """The job's state for this run: its id and settings fingerprint, what its manifest
-        recorded last time, and (with `record`) the manifest opened for this run."""
+        recorded last time, and (with `record`) the manifest opened for this run and the
+        job's lock (`JobBusy` when another live process runs the same job)."""
         from . import __version__
 
         versions = {"voxline": __version__}
@@ -748,6 +752,12 @@ class Pipeline:
             state.previous = log.previous(state.id)
             log.close()
             return state
+        try:
+            state.lock = manifest_mod.JobLock.acquire(log.folder, state.id)
+        except BaseException:
+            log.close()
+            raise
+        # read after the lock is held: a run that just ended has recorded all it did
         state.previous = log.previous(state.id)
         state.log = log
         log.begin(state.id, [(str(s.source), str(s.output)) for s in job.inputs],

@@ -48,3 +48,60 @@ def test_one_pipeline_runs_two_jobs_without_sharing_their_state(tmp_path, pm_wit
     assert [d["backends"] for d in second["documents"]] == [{"tone": 4}, {"tone": 1}]
     for report in (first, second):  # each job warns about its own documents
         assert any("no pitch control" in w for w in report["documents"][1]["warnings"])
+
+
+def _paragraphs(path: Path, count: int) -> Path:
+    path.write_text("\n\n".join(f"Paragraph {i} of the report." for i in range(count)))
+    return path
+
+
+def _slow_tone(tmp_path: Path, delay_s: float = 0.05) -> Path:
+    config = tmp_path / "slow.toml"
+    config.write_text(f"[backends.tone]\ndelay_s = {delay_s}\n")
+    return config
+
+
+def _jobs(env: dict) -> list[dict]:
+    proc = run_cli("jobs", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return json.loads(proc.stdout)
+
+
+def _start(args: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "voxline.cli.main", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **env})
+
+
+def _wait_for_chunks(env: dict, proc: subprocess.Popen, chunks: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        found = _jobs(env)
+        if found and found[0]["chunks_done"] >= chunks:
+            return
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+
+
+def test_a_second_process_on_a_running_job_is_refused(tmp_path, tone_env):
+    source = _paragraphs(tmp_path / "report.txt", 40)
+    out = tmp_path / "report.wav"
+    args = ["synth", str(source), "-o", str(out), "--backend", "tone", "--workers", "1",
+            "--config", str(_slow_tone(tmp_path)), "-q"]
+    first = _start(args, tone_env)
+    try:
+        _wait_for_chunks(tone_env, first, 3)
+        second = run_cli(*args, env=tone_env)
+        assert second.returncode == 8, second.stderr.decode()
+        message = second.stderr.decode()
+        assert "already running" in message and f"process {first.pid}" in message
+        assert "Traceback" not in message and first.poll() is None
+    finally:
+        first.kill()
+        first.wait()
+    # the killed process's lock does not block: the same command resumes the job
+    third = run_cli(*args[:-1], "--json", env=tone_env)
+    assert third.returncode == 0, third.stderr.decode()
+    assert json.loads(third.stdout)["documents"][0]["status"] == "resumed"
+    [job] = _jobs(tone_env)
+    assert job["state"] == "done" and job["chunks_done"] == job["chunks_total"] == 40

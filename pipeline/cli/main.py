@@ -36,7 +36,8 @@ def cli(verbose: int, strict_plugins: bool) -> None:
     voxline verify out/a.wav --text a.txt   does the audio say its text?
 
     Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input, 4 backend, 5 output,
-    6 plugin, 7 verify: audio over the error limit, 130 interrupted.
+    6 plugin, 7 verify: audio over the error limit, 8 job running in another process,
+    130 interrupted.
     """
     if verbose:
         import logging
