@@ -105,3 +105,29 @@ def test_a_second_process_on_a_running_job_is_refused(tmp_path, tone_env):
     assert json.loads(third.stdout)["documents"][0]["status"] == "resumed"
     [job] = _jobs(tone_env)
     assert job["state"] == "done" and job["chunks_done"] == job["chunks_total"] == 40
+
+
+def test_sigterm_stops_a_job_like_ctrl_c(tmp_path, tone_env):
+    """systemd, docker and `timeout` stop a process with SIGTERM: the job ends cleanly with
+    exit 143, leaves no partial file, and the same command resumes it."""
+    source = _paragraphs(tmp_path / "report.txt", 40)
+    out = tmp_path / "out"
+    args = ["synth", str(source), "-o", str(out), "--backend", "tone", "--workers", "1",
+            "--config", str(_slow_tone(tmp_path)), "--json", "-q"]
+    proc = _start(args, tone_env)
+    _wait_for_chunks(tone_env, proc, 5)
+    os.kill(proc.pid, signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr.decode()
+    assert "SIGTERM" in stderr.decode() and b"Traceback" not in stderr
+    stopped = json.loads(stdout)
+    assert stopped["interrupted"] and stopped["documents"][0]["output"] is None
+    assert list(out.iterdir()) == []  # no .part file, nothing under the final name
+    [job] = _jobs(tone_env)
+    assert job["state"] == "interrupted" and 5 <= job["chunks_done"] < 40
+    again = run_cli(*args, env=tone_env)
+    assert again.returncode == 0, again.stderr.decode()
+    report = json.loads(again.stdout)
+    assert report["documents"][0]["status"] == "resumed"
+    assert report["cache"]["hits"] >= job["chunks_done"]
+
