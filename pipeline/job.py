@@ -36,6 +36,7 @@ from .pluginmanager import Registry
 from .prepare import PreparedInput, prepare_input
 from .resilience import Dispatcher, QualityGuard, RetryPolicy
 from .settings import Settings, default_workers
+from .silence import SilenceBudget
 from .subtitles import SubtitleWriter, speech_bounds
 
 MAX_AUTO_BATCH = 16  # the most a backend's own batch size choice is given room for
@@ -299,6 +300,7 @@ class _DocState:
     failed: bool = False
     cancelled: bool = False
     read_base: float = 0.0  # time spent hashing and opening the input
+    silence: SilenceBudget | None = None  # the pauses inserted so far, within their caps
     # the previous chunk continues into the next one (`Chunk.continues`): where its subtitle
     # cue started and what it says, and that the next chunk's leading silence is trimmed
     spliced: bool = False
@@ -520,7 +522,9 @@ class Pipeline:
             return result
         document = prepared.document
         state = _DocState(job, spec, position, prepared, result, upcoming,
-                          read_base=result.stage_s.get("read", 0.0))
+                          read_base=result.stage_s.get("read", 0.0),
+                          silence=SilenceBudget(self.settings.max_pause_s,
+                                                self.settings.max_silence_ratio))
         self._merge_times(state)
         for stage in ("read", "ssml", "normalize", "segment"):
             self.pm.hook.stage_finished(document=document, stage=stage,
@@ -588,7 +592,8 @@ class Pipeline:
             doc.encoder = audio_mod.open_encoder(doc.spec.output, self.format, rate,
                                                  self.loudness)
             if doc.prepared.leading_pause_s:
-                doc.encoder.write(audio_mod.silence(doc.prepared.leading_pause_s, rate))
+                doc.encoder.write(audio_mod.silence(
+                    doc.silence.pause(doc.prepared.leading_pause_s), rate))
         if doc.subtitles is None and self.settings.subtitles:
             doc.subtitles = SubtitleWriter(doc.spec.output, self.settings.subtitles)
         pcm = produced.pcm
@@ -611,8 +616,9 @@ class Pipeline:
         doc.spliced = chunk.continues and not is_last
         offset_s = doc.encoder.frames_written / rate
         doc.encoder.write(pcm)
+        doc.silence.speech(len(pcm) / rate)
         if not is_last:
-            doc.encoder.write(audio_mod.silence(chunk.pause_after_s, rate))
+            doc.encoder.write(audio_mod.silence(doc.silence.pause(chunk.pause_after_s), rate))
         doc.result.backends[produced.backend] = doc.result.backends.get(produced.backend, 0) + 1
         # a fallback speaks with its own default voice, not the chunk's
         voice = f"{produced.backend}:{chunk.voice if produced.backend == chunk.backend else ''}"
@@ -622,6 +628,9 @@ class Pipeline:
             self._measure(doc, chunk, produced.backend, produced.synthesize_s,
                           len(produced.pcm) / rate)
         if is_last:
+            capped = doc.silence.warning()
+            if capped is not None:
+                self._warn(doc.prepared.document, doc.result, capped)
             written = doc.encoder.finish()
             doc.result.output = str(written)
             doc.result.audio_s = doc.encoder.frames_written / rate

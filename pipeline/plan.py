@@ -16,6 +16,7 @@ from .errors import EXIT_OK, InputError, VoxlineError
 from .normalize import NormalizerSet
 from .prepare import prepare_input
 from .resilience import native_prosody
+from .silence import SilenceBudget
 from .models import SynthesisRequest
 from . import textio
 
@@ -92,9 +93,13 @@ def dry_run(pipeline, job) -> dict:
 def _plan_chunks(pipeline, store, doc: PlannedDocument, prepared) -> None:
     """Count one input's chunks, their cache hits and their audio (pauses between chunks
     included, none after the last)."""
-    rate = pipeline.settings.sample_rate_hz
-    pauses, last_pause = prepared.leading_pause_s, 0.0
+    settings = pipeline.settings
+    rate = settings.sample_rate_hz
+    silence = SilenceBudget(settings.max_pause_s, settings.max_silence_ratio)
+    pauses = silence.pause(prepared.leading_pause_s)
     for chunk in prepared.chunks:
+        if doc.chunks:  # the pause after the chunk before, within the same caps as a run
+            pauses += silence.pause(last_pause)
         doc.chunks += 1
         doc.chars += len(chunk.text)
         doc.backends[chunk.backend] = doc.backends.get(chunk.backend, 0) + 1
@@ -107,10 +112,12 @@ def _plan_chunks(pipeline, store, doc: PlannedDocument, prepared) -> None:
             size = store.size(pipeline._key(chunk.backend, caps, chunk, request))
         if size is not None:
             doc.cached += 1
-            doc.cached_s += size / 2 / rate
+            speech_s = size / 2 / rate
+            doc.cached_s += speech_s
         else:
-            doc.estimated_s += estimate_s(chunk.text, chunk.language, chunk.prosody.rate)
-        pauses += last_pause
+            speech_s = estimate_s(chunk.text, chunk.language, chunk.prosody.rate)
+            doc.estimated_s += speech_s
+        silence.speech(speech_s)
         last_pause = chunk.pause_after_s
     doc.estimated_s += pauses
 

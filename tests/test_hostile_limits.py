@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -130,4 +131,38 @@ def test_sigterm_stops_a_job_like_ctrl_c(tmp_path, tone_env):
     report = json.loads(again.stdout)
     assert report["documents"][0]["status"] == "resumed"
     assert report["cache"]["hits"] >= job["chunks_done"]
+
+
+def _ssml(path: Path, body: str) -> Path:
+    path.write_text(f"<speak>{body}</speak>")
+    return path
+
+
+def test_breaks_cannot_amplify_a_small_file_into_hours_of_silence(tmp_path, tone_env):
+    spread = _ssml(tmp_path / "spread.ssml",  # a 30 s break after each of 60 short words
+                   "".join(f'Word {i}. <break time="30s"/>' for i in range(60)))
+    in_a_row = _ssml(tmp_path / "row.ssml",  # 50 breaks at one point add up
+                     'Start here. ' + '<break time="30s"/>' * 50 + ' And the end.')
+    huge = _ssml(tmp_path / "huge.ssml",  # each break is over the 30 s a break may be
+                 "".join(f'Item {i}. <break time="3600s"/>' for i in range(100)))
+    proc = run_cli("synth", str(spread), str(in_a_row), str(huge), "-o", str(tmp_path / "out"),
+                   "--backend", "tone", "--sample-rate", "8000", "--json", env=tone_env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    report = json.loads(proc.stdout[proc.stdout.index(b"{"):])
+    docs = {Path(d["source"]).name: d for d in report["documents"]}
+    inserted = {}
+    for name, doc in docs.items():
+        [capped] = [w for w in doc["warnings"] if "max_silence_ratio" in w]  # once a document
+        assert f"{name}: pauses asked for" in proc.stderr.decode()  # naming the file
+        speech_s, inserted[name] = map(float, re.search(
+            r"against ([\d.]+)s of speech; ([\d.]+)s inserted", capped).groups())
+        assert abs(doc["audio_s"] - speech_s - inserted[name]) < 0.1  # the file's own figures
+        assert inserted[name] <= 60 + 2 * speech_s + 0.01  # 60 s + 2x the speech at most
+    assert docs["spread.ssml"]["audio_s"] < 1770 / 4  # 60 breaks of 30 s asked for
+    assert inserted["row.ssml"] <= 30.01  # one point: 30 s, not 1500 s
+    assert [w for w in docs["huge.ssml"]["warnings"] if "<break>" in w] == [
+        "100 <break>s longer than 30s (up to 3600s) shortened to 30s"]
+    plan = json.loads(run_cli("synth", str(in_a_row), "-o", str(tmp_path / "plan"),
+                              "--backend", "tone", "--dry-run", "--json", env=tone_env).stdout)
+    assert plan["audio_s"] < 30 + 4  # --dry-run estimates within the same caps
 
