@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -166,3 +167,35 @@ def test_breaks_cannot_amplify_a_small_file_into_hours_of_silence(tmp_path, tone
                               "--backend", "tone", "--dry-run", "--json", env=tone_env).stdout)
     assert plan["audio_s"] < 30 + 4  # --dry-run estimates within the same caps
 
+
+def test_a_wav_past_4_gib_is_written_as_rf64(tmp_path):
+    """Past WAV_MAX_DATA_BYTES (4 GiB of audio, lowered here so no test writes 4 GB) the
+    output is RF64 with a ds64 chunk (EBU Tech 3306), checked with two other readers:
+    libsndfile (soundfile) and FFmpeg."""
+    import soundfile
+
+    from voxline.audio import ffmpeg_exe
+
+    source = tmp_path / "a.txt"
+    source.write_text("The council met on Tuesday. It approved the budget.\n")
+    out = tmp_path / "a.wav"
+    lowered = ("import voxline.audio as a; a.WAV_MAX_DATA_BYTES = 4000; "
+               "from voxline.cli.main import main; main()")
+    proc = subprocess.run([sys.executable, "-c", lowered, "synth", str(source), "-o", str(out),
+                           "--backend", "espeak", "--json", "-q"], capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+    data = out.read_bytes()
+    assert data[:4] == b"RF64" and data[8:16] == b"WAVEds64"
+    riff_size, data_size, frames = struct.unpack("<QQQ", data[20:44])
+    assert (riff_size, data_size) == (len(data) - 8, len(data) - 80) and data_size > 4000
+    assert data[72:80] == b"data\xff\xff\xff\xff"
+    info = soundfile.info(str(out))
+    assert (info.format, info.samplerate, info.channels, info.frames) == \
+        ("RF64", 16000, 1, frames)
+    samples, _ = soundfile.read(str(out), dtype="int16")
+    assert samples.tobytes() == data[80:]
+    decoded = subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(out),
+                              "-f", "s16le", "pipe:1"], capture_output=True, check=True).stdout
+    assert decoded == data[80:]
+    assert json.loads(proc.stdout)["audio_s"] == round(frames / 16000, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "a.wav"]  # no temporary
