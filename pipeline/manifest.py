@@ -258,12 +258,21 @@ class JobLog:
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
         self.broken: str | None = None
+        self.repaired: Path | None = None  # where a damaged database was moved aside
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._db = open_sqlite(self.folder / "jobs.sqlite3", _SCHEMA)
+            self._db = open_sqlite(self.folder / "jobs.sqlite3", _SCHEMA, self._damaged)
             _add_columns(self._db)
         except (OSError, sqlite3.Error) as exc:
             self._broke(exc)
+
+    def _damaged(self, aside: Path, reason: str) -> None:
+        self.repaired = aside
+        if self._on_warning is not None:
+            self._on_warning(f"job manifests {self.folder / 'jobs.sqlite3'} were damaged "
+                             f"({reason}); moved aside to {aside.name} and started anew: jobs "
+                             "run before are not listed (their outputs and cached chunks are "
+                             "kept, and a rerun takes its chunks from the cache)")
 
     def _broke(self, exc: BaseException) -> None:
         if self.broken is None:
@@ -282,11 +291,13 @@ class JobLog:
                 for sql, params in statements:
                     self._db.execute(sql, params)
                 self._db.execute("COMMIT")
-            except (OSError, sqlite3.Error) as exc:
+            except BaseException as exc:  # SIGTERM or Ctrl-C too: no transaction left open
                 try:
                     self._db.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
+                if not isinstance(exc, (OSError, sqlite3.Error)):
+                    raise
                 self._broke(exc)
 
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
@@ -295,7 +306,8 @@ class JobLog:
         with self._lock:
             try:
                 return self._db.execute(sql, params).fetchall()
-            except sqlite3.Error:
+            except sqlite3.Error as exc:  # said once, and never read as "nothing recorded"
+                self._broke(exc)
                 return []
 
     # -- a job's life ------------------------------------------------------------------

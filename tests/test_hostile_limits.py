@@ -199,3 +199,68 @@ def test_a_wav_past_4_gib_is_written_as_rf64(tmp_path):
     assert decoded == data[80:]
     assert json.loads(proc.stdout)["audio_s"] == round(frames / 16000, 3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "a.wav"]  # no temporary
+
+
+def _cache_bytes(cache: Path, env: dict | None = None) -> int:
+    proc = run_cli("cache", "stats", "--cache", str(cache), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return json.loads(proc.stdout)["bytes"]
+
+
+def _damage(path: Path, how: str) -> None:
+    if how == "garbage":
+        path.write_bytes(b"this is not an SQLite database\n" * 200)
+    else:
+        path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+
+
+def test_a_damaged_cache_index_is_moved_aside_and_rebuilt(tmp_path, tone_env):
+    cache = tmp_path / "cache"
+    source = _paragraphs(tmp_path / "a.txt", 6)
+
+    def synth(out: str) -> tuple[subprocess.CompletedProcess, dict]:
+        proc = run_cli("synth", str(source), "-o", str(tmp_path / out), "--backend", "tone",
+                       "--cache", str(cache), "--json", env=tone_env)
+        assert proc.returncode == 0, proc.stderr.decode()
+        return proc, json.loads(proc.stdout[proc.stdout.index(b"{"):])
+
+    synth("first.wav")
+    index = cache / "index.sqlite3"
+    for how in ("garbage", "truncated"):
+        _damage(index, how)
+        # the cache commands work on it: the index is moved aside once, with one warning
+        repaired = run_cli("cache", "verify", "--repair", "--cache", str(cache))
+        assert repaired.returncode == 0, repaired.stderr.decode()
+        assert repaired.stderr.decode().count("was damaged") == 1
+        assert "6 chunk files indexed again" in repaired.stdout.decode()
+        proc, report = synth(f"{how}.wav")  # every chunk served from the files taken back
+        assert report["cache"]["hits"] == 6 and "was damaged" not in proc.stderr.decode()
+        assert (tmp_path / f"{how}.wav").read_bytes() == (tmp_path / "first.wav").read_bytes()
+    assert len(list(cache.glob("index.sqlite3.damaged-*"))) >= 1
+    # a job on a damaged cache warns once, completes and rebuilds the index as it goes
+    _damage(index, "garbage")
+    proc, report = synth("again.wav")
+    assert proc.stderr.decode().count("was damaged") == 1
+    assert report["cache"]["stored"] == 6 and report["documents"][0]["error"] is None
+    _damage(index, "truncated")
+    cleared = run_cli("cache", "clear", "--cache", str(cache))
+    assert cleared.returncode == 0, cleared.stderr.decode()
+    assert "removed 6 chunks" in cleared.stdout.decode()
+    assert not list((cache / "audio").glob("*/*.pcm"))
+
+
+def test_a_damaged_jobs_database_is_moved_aside_not_read_as_empty(tmp_path, tone_env):
+    state = Path(os.environ["VOXLINE_STATE_DIR"])
+    source = _paragraphs(tmp_path / "a.txt", 3)
+    args = ["synth", str(source), "-o", str(tmp_path / "a.wav"), "--backend", "tone"]
+    assert run_cli(*args, env=tone_env).returncode == 0
+    for how in ("garbage", "truncated"):
+        _damage(state / "jobs.sqlite3", how)
+        listed = run_cli("jobs")
+        assert listed.returncode == 0, listed.stderr.decode()
+        assert listed.stderr.decode().count("were damaged") == 1
+        assert "since its damaged database was moved aside" in listed.stdout.decode()
+        again = run_cli(*args, "--force", env=tone_env)  # recorded afresh
+        assert again.returncode == 0 and b"were damaged" not in again.stdout + again.stderr
+        assert [job["state"] for job in _jobs(tone_env)] == ["done"]
+    assert len(list(state.glob("jobs.sqlite3.damaged-*"))) >= 1
