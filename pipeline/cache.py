@@ -253,6 +253,8 @@ class LocalStore:
         self._lock = threading.Lock()
         self._puts_since_check = 0
         self.clean_temporary()
+        if max_bytes is not None:  # a smaller bound than the last run's holds from now
+            self._evict_quietly()
 
     def _damaged(self, aside: Path, reason: str) -> None:
         self.repaired = aside
@@ -263,6 +265,11 @@ class LocalStore:
                 f"as needed (`voxline cache verify --repair --cache {self.root}` takes back "
                 "the chunk files already there)")
 
+    def _evict_quietly(self) -> None:
+        try:
+            self.evict()
+        except sqlite3.Error:  # a busy index costs only the bound, this time
+            self.counts.add(errors=1)
 
     def path(self, key: str) -> Path:
         return self.root / "audio" / key[:2] / f"{key}.pcm"
@@ -472,6 +479,8 @@ class LocalStore:
         return True
 
     def close(self) -> None:
+        if self.max_bytes is not None:  # the bound holds when a job ends, however few it stored
+            self._evict_quietly()
         with self._lock:
             try:
                 self._db.close()

@@ -207,6 +207,29 @@ def _cache_bytes(cache: Path, env: dict | None = None) -> int:
     return json.loads(proc.stdout)["bytes"]
 
 
+def test_cache_max_holds_across_runs(tmp_path, tone_env):
+    """--cache-max is enforced when a job ends and when the cache opens, not only after
+    32 stores in one process."""
+    cache = tmp_path / "cache"
+
+    def synth(name: str, paragraphs: int, *extra: str, env: dict = tone_env):
+        source = _paragraphs(tmp_path / f"{name}.txt", paragraphs)
+        source.write_text(source.read_text().replace("report", name))
+        proc = run_cli("synth", str(source), "-o", str(tmp_path / f"{name}.wav"), "--backend",
+                       "tone", "--cache", str(cache), "-q", *extra, env=env)
+        assert proc.returncode == 0, proc.stderr.decode()
+
+    synth("first", 12)
+    full = _cache_bytes(cache)
+    limit = full // 2
+    synth("second", 2, "--cache-max", str(limit))  # 2 stores: far fewer than 32
+    assert _cache_bytes(cache) <= limit
+    synth("third", 12)  # no bound given: the cache grows again
+    assert _cache_bytes(cache) > limit
+    # a bound from the environment holds as soon as the cache is opened, by any command
+    assert _cache_bytes(cache, {"VOXLINE_CACHE_MAX": str(limit)}) <= limit
+
+
 def _damage(path: Path, how: str) -> None:
     if how == "garbage":
         path.write_bytes(b"this is not an SQLite database\n" * 200)
