@@ -57,7 +57,7 @@ def _paragraphs(path: Path, count: int) -> Path:
     return path
 
 
-def _slow_tone(tmp_path: Path, delay_s: float = 0.05) -> Path:
+def _slow_tone(tmp_path: Path, delay_s: float) -> Path:
     config = tmp_path / "slow.toml"
     config.write_text(f"[backends.tone]\ndelay_s = {delay_s}\n")
     return config
@@ -86,10 +86,10 @@ def _wait_for_chunks(env: dict, proc: subprocess.Popen, chunks: int) -> None:
 
 
 def test_a_second_process_on_a_running_job_is_refused(tmp_path, tone_env):
-    source = _paragraphs(tmp_path / "report.txt", 40)
+    source = _paragraphs(tmp_path / "report.txt", 20)
     out = tmp_path / "report.wav"
     args = ["synth", str(source), "-o", str(out), "--backend", "tone", "--workers", "1",
-            "--config", str(_slow_tone(tmp_path)), "-q"]
+            "--config", str(_slow_tone(tmp_path, 0.3)), "-q"]  # 6 s in all
     first = _start(args, tone_env)
     try:
         _wait_for_chunks(tone_env, first, 3)
@@ -106,16 +106,16 @@ def test_a_second_process_on_a_running_job_is_refused(tmp_path, tone_env):
     assert third.returncode == 0, third.stderr.decode()
     assert json.loads(third.stdout)["documents"][0]["status"] == "resumed"
     [job] = _jobs(tone_env)
-    assert job["state"] == "done" and job["chunks_done"] == job["chunks_total"] == 40
+    assert job["state"] == "done" and job["chunks_done"] == job["chunks_total"] == 20
 
 
 def test_sigterm_stops_a_job_like_ctrl_c(tmp_path, tone_env):
     """systemd, docker and `timeout` stop a process with SIGTERM: the job ends cleanly with
     exit 143, leaves no partial file, and the same command resumes it."""
-    source = _paragraphs(tmp_path / "report.txt", 40)
+    source = _paragraphs(tmp_path / "report.txt", 24)
     out = tmp_path / "out"
     args = ["synth", str(source), "-o", str(out), "--backend", "tone", "--workers", "1",
-            "--config", str(_slow_tone(tmp_path)), "--json", "-q"]
+            "--config", str(_slow_tone(tmp_path, 0.2)), "--json", "-q"]  # 5 s in all
     proc = _start(args, tone_env)
     _wait_for_chunks(tone_env, proc, 5)
     os.kill(proc.pid, signal.SIGTERM)
@@ -126,7 +126,7 @@ def test_sigterm_stops_a_job_like_ctrl_c(tmp_path, tone_env):
     assert stopped["interrupted"] and stopped["documents"][0]["output"] is None
     assert list(out.iterdir()) == []  # no .part file, nothing under the final name
     [job] = _jobs(tone_env)
-    assert job["state"] == "interrupted" and 5 <= job["chunks_done"] < 40
+    assert job["state"] == "interrupted" and 5 <= job["chunks_done"] < 24
     again = run_cli(*args, env=tone_env)
     assert again.returncode == 0, again.stderr.decode()
     report = json.loads(again.stdout)
