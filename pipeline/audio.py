@@ -12,6 +12,7 @@ import functools
 import io
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -36,7 +37,8 @@ class OutputFormat:
 
 
 FORMATS = {
-    "wav": OutputFormat("wav", ".wav", "wav", ("-c:a", "pcm_s16le")),
+    # rf64 auto: FFmpeg writes RF64 (EBU Tech 3306) when a WAV passes 4 GiB
+    "wav": OutputFormat("wav", ".wav", "wav", ("-c:a", "pcm_s16le", "-rf64", "auto")),
     "flac": OutputFormat("flac", ".flac", "flac", ("-c:a", "flac")),
     "mp3": OutputFormat("mp3", ".mp3", "mp3", ("-c:a", "libmp3lame", "-q:a", "4")),
     "ogg": OutputFormat("ogg", ".ogg", "ogg", ("-c:a", "libvorbis", "-q:a", "4")),
@@ -88,6 +90,25 @@ def wav_header(sample_rate_hz: int, data_bytes: int = 0xFFFFFFFF) -> bytes:
             + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate_hz, sample_rate_hz * 2,
                                     2, 16)
             + b"data" + struct.pack("<I", min(0xFFFFFFFF, data_bytes)))
+
+
+# The most PCM a plain RIFF WAV can hold: its sizes are 32-bit. Past it WavWriter writes RF64
+# (EBU Tech 3306), whose ds64 chunk holds 64-bit sizes. Internal; tests lower it to see RF64
+# written without writing 4 GiB.
+WAV_MAX_DATA_BYTES = 0xFFFFFFFF - 36
+
+
+def rf64_header(sample_rate_hz: int, data_bytes: int) -> bytes:
+    """An 80-byte mono s16 RF64 header (EBU Tech 3306): the 32-bit sizes are 0xFFFFFFFF and
+    the ds64 chunk gives the real ones (RIFF size, data size, sample count)."""
+    import struct
+
+    ds64 = struct.pack("<QQQI", data_bytes + 72, data_bytes, data_bytes // 2, 0)
+    return (b"RF64" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE"
+            + b"ds64" + struct.pack("<I", len(ds64)) + ds64
+            + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate_hz, sample_rate_hz * 2,
+                                    2, 16)
+            + b"data" + struct.pack("<I", 0xFFFFFFFF))
 
 
 def wav_stream_header(sample_rate_hz: int) -> bytes:
@@ -305,8 +326,10 @@ class WavWriter:
 
     Like `Encoder`, it writes under a temporary name beside the destination and renames the
     finished file into place; `abort()` or a failure removes it. The header's sizes are
-    filled in by `finish()`; past 4 GiB of audio (about 37 hours at 16 kHz) they stay at
-    0xFFFFFFFF, read as "until the end of the file".
+    filled in by `finish()`. Past 4 GiB of audio (WAV_MAX_DATA_BYTES, about 37 hours at
+    16 kHz) the file becomes RF64: the 44-byte header has no room for its ds64 chunk, so the
+    audio is copied once behind an 80-byte RF64 header (which takes the disk space twice for
+    a moment), every other file keeping the plain header that every reader knows.
     """
 
     def __init__(self, destination: Path, sample_rate_hz: int):
@@ -327,7 +350,22 @@ class WavWriter:
             raise _write_error(self.destination, exc) from None
 
     def _temporaries(self) -> tuple[Path, ...]:
-        return (self.partial,)
+        return (self.partial, self._rf64_partial())
+
+    def _rf64_partial(self) -> Path:
+        return self.partial.with_suffix(".rf64.part")
+
+    def _rewrite_as_rf64(self, data_bytes: int) -> None:
+        """The finished partial file again with an RF64 header instead of its 44 bytes."""
+        staged = self._rf64_partial()
+        flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(os.open(staged, flags, 0o644), "wb") as out, \
+                open(self.partial, "rb") as source:
+            out.write(rf64_header(self.sample_rate_hz, data_bytes))
+            source.seek(44)
+            shutil.copyfileobj(source, out, 1 << 24)
+        os.replace(staged, self.partial)
 
     def _discard(self) -> None:
         handle = getattr(self, "_file", None)
@@ -348,10 +386,15 @@ class WavWriter:
         self.frames_written += int(pcm.shape[0])
 
     def finish(self) -> Path:
+        data_bytes = self.frames_written * 2
         try:
-            self._file.seek(0)
-            self._file.write(wav_header(self.sample_rate_hz, self.frames_written * 2))
-            self._file.close()
+            if data_bytes > WAV_MAX_DATA_BYTES:
+                self._file.close()
+                self._rewrite_as_rf64(data_bytes)
+            else:
+                self._file.seek(0)
+                self._file.write(wav_header(self.sample_rate_hz, data_bytes))
+                self._file.close()
             os.replace(self.partial, self.destination)
         except OSError as exc:
             self._discard()
@@ -611,7 +654,7 @@ class LoudnessEncoder(WavWriter):
             chain = (f"volume={gain:.3f}dB,aresample={4 * rate}:resampler=soxr,"
                      f"alimiter=limit={limit:.6f}:level=false:attack=1:release=50,"
                      f"aresample={rate}:resampler=soxr")
-            self._ffmpeg(raw, chain, ("-c:a", "pcm_s16le"), "wav", self.trial)
+            self._ffmpeg(raw, chain, FORMATS["wav"].codec_args, "wav", self.trial)
 
         for _ in range(LOUDNESS_TRIES):
             render(gain_db)

@@ -14,6 +14,7 @@ re-synthesized, never served.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -144,9 +145,49 @@ CREATE INDEX IF NOT EXISTS chunks_last_used ON chunks(last_used);
 """
 
 
-def open_sqlite(path: Path, schema: str) -> sqlite3.Connection:
+class DamagedDatabase(sqlite3.DatabaseError):
+    """SQLite's own check found a database damaged."""
+
+
+def is_damaged(exc: BaseException) -> bool:
+    """Whether `exc` says the database file itself is damaged (garbage, truncated), as
+    opposed to busy, locked or unreadable."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, DamagedDatabase) or code in (11, 26)  # SQLITE_CORRUPT, _NOTADB
+
+
+def open_sqlite(path: Path, schema: str,
+                on_damaged: Callable[[Path, str], None] | None = None) -> sqlite3.Connection:
     """An SQLite database shared by threads and by several voxline processes: WAL mode,
-    autocommit (explicit transactions where needed), a 30 s wait for locks."""
+    autocommit (explicit transactions where needed), a 30 s wait for locks.
+
+    With `on_damaged`, the database is checked (`PRAGMA quick_check`) and a damaged one
+    (garbage, truncated) is moved aside as `NAME.damaged-TIME` and a new one started, the
+    move reported as `on_damaged(aside, reason)`; without it, damage raises."""
+    try:
+        return _open_sqlite(path, schema, check=on_damaged is not None)
+    except sqlite3.DatabaseError as exc:
+        if on_damaged is None or not is_damaged(exc):
+            raise
+    with _exclusive(path.with_name(path.name + ".lock")):
+        try:  # another process may have moved it aside while this one waited
+            return _open_sqlite(path, schema, check=True)
+        except sqlite3.DatabaseError as exc:
+            if not is_damaged(exc):
+                raise
+            reason = str(exc) or type(exc).__name__
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):  # its journal belongs to it, not to the new one
+            try:
+                os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+            except FileNotFoundError:
+                pass
+        db = _open_sqlite(path, schema, check=False)
+    on_damaged(aside, reason)
+    return db
+
+
+def _open_sqlite(path: Path, schema: str, *, check: bool) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
     # switching a new database to WAL takes it exclusively and does not wait on the busy
     # timeout: two processes opening the same new cache at once can see "database is
@@ -158,6 +199,10 @@ def open_sqlite(path: Path, schema: str) -> sqlite3.Connection:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(schema)
+            if check:
+                verdict = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+                if verdict != "ok":
+                    raise DamagedDatabase(f"database disk image is malformed ({verdict})")
             return db
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -165,25 +210,66 @@ def open_sqlite(path: Path, schema: str) -> sqlite3.Connection:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+        except BaseException:
+            db.close()
+            raise
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path):
+    """Hold an exclusive lock on `path` (a small file beside a database), where the system
+    has `flock`."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 class LocalStore:
     """A folder of chunk PCM files with an SQLite index."""
 
-    def __init__(self, root: Path, max_bytes: int | None = None):
+    def __init__(self, root: Path, max_bytes: int | None = None,
+                 on_warning: "Callable[[str], None] | None" = None):
         self.root = Path(root)
         self.max_bytes = max_bytes
         self.counts = CacheCounts()
         self.description = str(self.root)
+        self.repaired: Path | None = None  # where a damaged index was moved aside
+        self._on_warning = on_warning
         try:
             (self.root / "audio").mkdir(parents=True, exist_ok=True)
-            self._db = open_sqlite(self.root / "index.sqlite3", _SCHEMA)
+            self._db = open_sqlite(self.root / "index.sqlite3", _SCHEMA, self._damaged)
         except (OSError, sqlite3.Error) as exc:
             raise UsageError(f"cache folder {self.root} is not usable: {exc}",
                              hint="give another with --cache DIR, or --no-cache") from None
         self._lock = threading.Lock()
         self._puts_since_check = 0
         self.clean_temporary()
+        if max_bytes is not None:  # a smaller bound than the last run's holds from now
+            self._evict_quietly()
+
+    def _damaged(self, aside: Path, reason: str) -> None:
+        self.repaired = aside
+        if self._on_warning is not None:
+            self._on_warning(
+                f"cache index {self.root / 'index.sqlite3'} was damaged ({reason}); moved "
+                f"aside to {aside.name} and started a new one: chunks are synthesized again "
+                f"as needed (`voxline cache verify --repair --cache {self.root}` takes back "
+                "the chunk files already there)")
+
+    def _evict_quietly(self) -> None:
+        try:
+            self.evict()
+        except sqlite3.Error:  # a busy index costs only the bound, this time
+            self.counts.add(errors=1)
 
     def path(self, key: str) -> Path:
         return self.root / "audio" / key[:2] / f"{key}.pcm"
@@ -204,14 +290,22 @@ class LocalStore:
 
     def size(self, key: str) -> int | None:
         """The size of a stored chunk's PCM, if the index has it (its file is not read)."""
-        with self._lock:
-            row = self._db.execute("SELECT bytes FROM chunks WHERE key = ?", (key,)).fetchone()
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT bytes FROM chunks WHERE key = ?",
+                                       (key,)).fetchone()
+        except sqlite3.Error:
+            return None
         return row[0] if row else None
 
     def get(self, key: str) -> bytes | None:
-        with self._lock:
-            row = self._db.execute("SELECT bytes, checksum FROM chunks WHERE key = ?",
-                                   (key,)).fetchone()
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT bytes, checksum FROM chunks WHERE key = ?",
+                                       (key,)).fetchone()
+        except sqlite3.Error:  # an index that fails mid-job costs the cache, not the job
+            self.counts.add(errors=1, misses=1)
+            return None
         if row is None:
             self.counts.add(misses=1)
             return None
@@ -220,12 +314,18 @@ class LocalStore:
         except OSError:
             data = None
         if data is None or len(data) != row[0] or checksum(data) != row[1]:
-            self._drop(key)
+            try:
+                self._drop(key)
+            except sqlite3.Error:
+                pass
             self.counts.add(corrupt=1, misses=1)
             return None
-        with self._lock:
-            self._db.execute("UPDATE chunks SET last_used = ? WHERE key = ?",
-                             (time.time(), key))
+        try:
+            with self._lock:
+                self._db.execute("UPDATE chunks SET last_used = ? WHERE key = ?",
+                                 (time.time(), key))
+        except sqlite3.Error:
+            pass  # only its place in the eviction order is lost
         self.counts.add(hits=1)
         return data
 
@@ -309,7 +409,8 @@ class LocalStore:
                 "oldest": oldest, "last_used": newest, "backends": by_backend}
 
     def clear(self, older_than_s: float | None = None) -> int:
-        """Remove every entry, or those not used for `older_than_s` seconds."""
+        """Remove every entry and every chunk file (those of a damaged index moved aside
+        too), or the entries not used for `older_than_s` seconds."""
         with self._lock:
             if older_than_s is None:
                 keys = [k for (k,) in self._db.execute("SELECT key FROM chunks")]
@@ -319,11 +420,17 @@ class LocalStore:
                     (time.time() - older_than_s,))]
             self._db.executemany("DELETE FROM chunks WHERE key = ?", [(k,) for k in keys])
         self._remove_files(keys)
+        if older_than_s is None:
+            stray = [file.stem for file in (self.root / "audio").glob("*/*.pcm")]
+            self._remove_files(stray)
+            keys = set(keys) | set(stray)
         return len(keys)
 
-    def verify(self) -> dict:
+    def verify(self, repair: bool = False) -> dict:
         """Check every entry's file against its checksum; drop the bad ones, and files no
-        entry refers to."""
+        entry refers to, or with `repair` index those again (after a damaged index was
+        started afresh: a file is whole as written, renamed into place, so it is taken
+        back with the checksum it has now)."""
         with self._lock:
             rows = self._db.execute("SELECT key, bytes, checksum FROM chunks").fetchall()
         bad = []
@@ -338,22 +445,50 @@ class LocalStore:
         for key in bad:
             self._drop(key)
         known = {key for key, _, _ in rows}
-        orphans = 0
+        orphans = adopted = 0
         for file in (self.root / "audio").glob("*/*.pcm"):
-            if file.stem not in known:
-                try:
-                    file.unlink()
-                    orphans += 1
-                except OSError:
-                    pass
-        return {"checked": len(rows), "bad": len(bad), "orphans": orphans}
+            if file.stem in known:
+                continue
+            if repair and self._adopt(file):
+                adopted += 1
+                continue
+            try:
+                file.unlink()
+                orphans += 1
+            except OSError:
+                pass
+        return {"checked": len(rows), "bad": len(bad), "orphans": orphans,
+                "reindexed": adopted}
+
+    def _adopt(self, file: Path) -> bool:
+        """Index a chunk file the index does not know, if it is one (named by its key,
+        in its key's folder, whole 16-bit samples)."""
+        key = file.stem
+        if not _KEY.fullmatch(key) or file.parent.name != key[:2]:
+            return False
+        try:
+            data = file.read_bytes()
+            used = file.stat().st_mtime
+        except OSError:
+            return False
+        if not data or len(data) % 2:
+            return False
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, 0, NULL, ?, ?)",
+                             (key, len(data), checksum(data), used, used))
+        return True
 
     def close(self) -> None:
+        if self.max_bytes is not None:  # the bound holds when a job ends, however few it stored
+            self._evict_quietly()
         with self._lock:
             try:
                 self._db.close()
             except sqlite3.Error:
                 pass
+
+
+_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 class RedisStore:
@@ -508,7 +643,9 @@ class RedisStore:
         return removed
 
     @_maintenance
-    def verify(self) -> dict:
+    def verify(self, repair: bool = False) -> dict:
+        """Check every entry's checksum and delete the damaged ones (Redis has no index
+        to repair: `repair` changes nothing)."""
         checked = bad = 0
         for name in self._keys():
             value = self._redis.get(name)
@@ -517,7 +654,7 @@ class RedisStore:
             checked += 1
             if self._unpack(value) is None:
                 bad += self._redis.delete(name)
-        return {"checked": checked, "bad": bad, "orphans": 0}
+        return {"checked": checked, "bad": bad, "orphans": 0, "reindexed": 0}
 
     def close(self) -> None:
         try:
@@ -550,4 +687,4 @@ def open_store(spec: str | None, max_size: str | None = None,
         return RedisStore(spec, parse_age(ttl) if ttl else DEFAULT_REDIS_TTL_S, on_warning,
                           strict=strict)
     return LocalStore(Path(spec).expanduser() if spec else default_cache_dir(env),
-                      parse_size(max_size) if max_size else None)
+                      parse_size(max_size) if max_size else None, on_warning)

@@ -12,7 +12,9 @@ EXIT_INPUT = 3
 EXIT_BACKEND = 4
 EXIT_OUTPUT = 5
 EXIT_PLUGIN = 6
+EXIT_BUSY = 8
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class VoxlineError(Exception):
@@ -72,6 +74,13 @@ class OutputError(VoxlineError):
     """An output that cannot be written."""
 
     exit_code = EXIT_OUTPUT
+
+
+class JobBusy(VoxlineError):
+    """The same job is running in another live process; running it twice at once would
+    write the same outputs and manifest."""
+
+    exit_code = EXIT_BUSY
 
 
 class PluginError(VoxlineError):

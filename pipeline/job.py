@@ -9,6 +9,7 @@ stays bounded by the window, not by the length of the text.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import threading
 import time
@@ -35,6 +36,7 @@ from .pluginmanager import Registry
 from .prepare import PreparedInput, prepare_input
 from .resilience import Dispatcher, QualityGuard, RetryPolicy
 from .settings import Settings, default_workers
+from .silence import SilenceBudget
 from .subtitles import SubtitleWriter, speech_bounds
 
 MAX_AUTO_BATCH = 16  # the most a backend's own batch size choice is given room for
@@ -243,6 +245,34 @@ class BackendPool:
 
 
 @dataclass
+class JobState:
+    """What one run of a job knows and decides. A Pipeline runs several jobs (the TUI's
+    queue runs one after another on one Pipeline), so nothing here may outlive its job."""
+
+    id: str | None = None
+    fingerprint: str = ""
+    previous: dict[str, dict] = field(default_factory=dict)  # the manifest's last record
+    log: manifest_mod.JobLog | None = None
+    lock: manifest_mod.JobLock | None = None
+    store: cache_mod.ChunkStore | None = None
+    verifier: "object | None" = None  # --verify: a voxline.verify.ChunkVerifier
+    # adaptive quality: recent per-chunk real-time factors per backend, and the backends
+    # switched away from (name → what happened)
+    rtf: dict[str, deque[float]] = field(default_factory=dict)
+    degraded: dict[str, dict] = field(default_factory=dict)
+    adapting: threading.Lock = field(default_factory=threading.Lock)
+    warned: set[tuple[str, str]] = field(default_factory=set)  # warnings given once a job
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+        if self.log is not None:
+            self.log.close()
+        if self.lock is not None:
+            self.lock.release()
+
+
+@dataclass
 class _ChunkAudio:
     pcm: "object"
     backend: str
@@ -258,6 +288,7 @@ class _ChunkAudio:
 
 @dataclass
 class _DocState:
+    job: JobState
     spec: InputSpec
     position: int
     prepared: PreparedInput
@@ -269,6 +300,7 @@ class _DocState:
     failed: bool = False
     cancelled: bool = False
     read_base: float = 0.0  # time spent hashing and opening the input
+    silence: SilenceBudget | None = None  # the pauses inserted so far, within their caps
     # the previous chunk continues into the next one (`Chunk.continues`): where its subtitle
     # cue started and what it says, and that the next chunk's leading silence is trimmed
     spliced: bool = False
@@ -294,26 +326,17 @@ class Pipeline:
         self.format = audio_mod.FORMATS[settings.format]
         self.loudness = audio_mod.loudness_target(settings)
         registry.configure(settings.backends)
-        self.store: cache_mod.ChunkStore | None = None
-        self._warned: set[tuple[str, str]] = set()
         self.force = force
-        self.jobs: manifest_mod.JobLog | None = None
-        self._job_id: str | None = None
-        self._fingerprint = ""
-        self._previous: dict[str, dict] = {}
-        # adaptive quality: recent per-chunk real-time factors per backend, and the backends
-        # switched away from (name → what happened)
-        self._rtf: dict[str, deque[float]] = {}
-        self._degraded: dict[str, dict] = {}
-        self._adapting = threading.Lock()
-        self.verifier = None  # --verify: a voxline.verify.ChunkVerifier while a job runs
+        # --verify: the recognizer, loaded by the first job that needs it and kept for the
+        # next ones (a model, not job state: each job has its own ChunkVerifier)
+        self._recognizer = None
 
     # -- worker side -------------------------------------------------------------------
 
     def _synthesize(self, dispatcher: Dispatcher, doc: _DocState, chunk: Chunk,
                     control: JobControl) -> _ChunkAudio:
         control.admit()
-        if self._degraded:  # adaptive quality switched this chunk's backend away
+        if doc.job.degraded:  # adaptive quality switched this chunk's backend away
             chunk = self._adapt(doc, chunk)
         document = doc.prepared.document
         self.pm.hook.chunk_started(document=document, chunk=chunk)
@@ -345,13 +368,14 @@ class Pipeline:
             gain = prosody.volume_db if "volume" not in controls else 0.0
             pcm = audio_mod.resample(produced, rate, gain).samples
             resample_s = time.perf_counter() - started
-            if self.store is not None and served.key and not served.quality_warning:
-                self.store.put(served.key, pcm.tobytes(),
+            store = doc.job.store
+            if store is not None and served.key and not served.quality_warning:
+                store.put(served.key, pcm.tobytes(),
                                {"sample_rate_hz": rate, "backend": served.backend})
                 if served.verdict is not None:  # a rerun's cache hit keeps this score
                     from .verify import audio_digest
 
-                    self.verifier.remember(
+                    doc.job.verifier.remember(
                         audio_digest(pcm.tobytes(), rate, chunk.text, chunk.language),
                         served.verdict.error_rate, served.verdict.transcript)
         self.pm.hook.stage_finished(document=document, stage="resample", duration_s=resample_s,
@@ -363,7 +387,8 @@ class Pipeline:
                            served.key, served.pcm is not None, served.verdict,
                            served.rejected, verify_s)
 
-    def _verify(self, chunk: Chunk, backend: str, audio=None, pcm: bytes | None = None):
+    def _verify(self, verifier, chunk: Chunk, backend: str, audio=None,
+                pcm: bytes | None = None):
         """--verify: the recognizer's verdict on a chunk's audio, fresh from its backend
         (`audio`) or output-ready from the cache (`pcm`, whose score an earlier run may have
         stored)."""
@@ -371,31 +396,31 @@ class Pipeline:
 
         if pcm is not None:
             rate = self.settings.sample_rate_hz
-            return self.verifier.check(chunk.text, chunk.language,
-                                       np.frombuffer(pcm, dtype=np.int16), rate, backend,
-                                       audio_digest(pcm, rate, chunk.text, chunk.language))
-        return self.verifier.check(chunk.text, chunk.language, audio.samples,
-                                   audio.sample_rate_hz, backend)
+            return verifier.check(chunk.text, chunk.language,
+                                  np.frombuffer(pcm, dtype=np.int16), rate, backend,
+                                  audio_digest(pcm, rate, chunk.text, chunk.language))
+        return verifier.check(chunk.text, chunk.language, audio.samples,
+                              audio.sample_rate_hz, backend)
 
-    def _open_verifier(self) -> None:
-        """--verify: the job's one recognizer, loaded now (a missing extra or model fails
-        before any work), with scores kept in the job manifests' database."""
+    def _open_verifier(self, log: manifest_mod.JobLog | None):
+        """--verify: the job's verifier, its recognizer loaded now (a missing extra or model
+        fails before any work), with scores kept in the job manifests' database (`log`)."""
         from .verify import ChunkVerifier, Recognizer, ScoreBook
 
         settings = self.settings
-        threads = settings.verify_threads or max(1, default_workers() // 2)
-        recognizer = Recognizer(settings.verify_model, cpu_threads=threads)
-        recognizer.load()
-        pipeline = self
+        if self._recognizer is None:
+            threads = settings.verify_threads or max(1, default_workers() // 2)
+            recognizer = Recognizer(settings.verify_model, cpu_threads=threads)
+            recognizer.load()
+            self._recognizer = recognizer
 
-        class Scores(ScoreBook):  # in the manifest this job has open, when it has one
+        class Scores(ScoreBook):  # in this job's manifest, when it has one
             def get(self, digest, recognizer):
-                jobs = pipeline.jobs
-                return jobs.score(digest, recognizer) if jobs is not None else None
+                return log.score(digest, recognizer) if log is not None else None
 
             def put(self, digest, recognizer, error_rate, transcript):
-                if pipeline.jobs is not None:
-                    pipeline.jobs.record_score(digest, recognizer, error_rate, transcript)
+                if log is not None:
+                    log.record_score(digest, recognizer, error_rate, transcript)
 
         normalizers = NormalizerSet(self.registry.normalizers)
         lock = threading.Lock()
@@ -404,12 +429,13 @@ class Pipeline:
             with lock:  # normalizers are used from one thread at a time
                 return normalizers.normalize(text, language)
 
-        self.verifier = ChunkVerifier(recognizer, settings.verify_max_error, Scores(), spoken)
+        return ChunkVerifier(self._recognizer, settings.verify_max_error, Scores(), spoken)
 
-    def _lookup(self, name: str, caps, chunk: Chunk, request) -> tuple[str, bytes | None]:
-        """The cache key of `chunk` on backend `name`, and its PCM if the cache has it."""
+    def _lookup(self, store, name: str, caps, chunk: Chunk,
+                request) -> tuple[str, bytes | None]:
+        """The cache key of `chunk` on backend `name`, and its PCM if `store` has it."""
         key = self._key(name, caps, chunk, request)
-        return key, self.store.get(key) if self.store is not None else None
+        return key, store.get(key) if store is not None else None
 
     def _key(self, name: str, caps, chunk: Chunk, request) -> str:
         cls = self.registry.backend(name)
@@ -431,14 +457,14 @@ class Pipeline:
         result.warnings.append(message)
         self.pm.hook.warning(document=document, message=message)
 
-    def _status(self, spec: InputSpec, digest: str | None) -> str:
+    def _status(self, job: JobState, spec: InputSpec, digest: str | None) -> str:
         """What this run does with an input, from what the manifest recorded of it."""
-        before = self._previous.get(str(spec.output))
+        before = job.previous.get(str(spec.output))
         if before is None or digest is None:
             return "new"
         if before["sha256"] != digest:
             return "changed" if before["sha256"] else "new"
-        if self.force or before["fingerprint"] != self._fingerprint:
+        if self.force or before["fingerprint"] != job.fingerprint:
             return "redone"
         if before["state"] != "done":
             return "resumed"
@@ -456,7 +482,7 @@ class Pipeline:
             return "redone"  # the audio is there but its subtitles were removed
         return "up to date"
 
-    def _prepare(self, spec: InputSpec, position: int,
+    def _prepare(self, job: JobState, spec: InputSpec, position: int,
                  normalizers: NormalizerSet) -> _DocState | DocumentResult:
         label = str(spec.source) if spec.source != "-" else "<stdin>"
         result = DocumentResult(source=label)
@@ -466,9 +492,9 @@ class Pipeline:
                 started = time.perf_counter()
                 digest = textio.file_digest(Path(spec.source))
                 result.add_time("read", time.perf_counter() - started)
-            result.status = self._status(spec, digest)
+            result.status = self._status(job, spec, digest)
             if result.status == "up to date":
-                before = self._previous[str(spec.output)]
+                before = job.previous[str(spec.output)]
                 result.output, result.chunks = str(spec.output), before["chunks_total"] or 0
                 result.audio_s, result.cached = before["audio_s"], result.chunks
                 self.pm.hook.document_finished(document=None, result=result)
@@ -491,12 +517,14 @@ class Pipeline:
         except VoxlineError as exc:
             result.error, result.exit_code = str(exc), exc.exit_code
         if result.error is not None:
-            self._record_finished(position, result, "failed")
+            self._record_finished(job, position, result, "failed")
             self.pm.hook.document_finished(document=None, result=result)
             return result
         document = prepared.document
-        state = _DocState(spec, position, prepared, result, upcoming,
-                          read_base=result.stage_s.get("read", 0.0))
+        state = _DocState(job, spec, position, prepared, result, upcoming,
+                          read_base=result.stage_s.get("read", 0.0),
+                          silence=SilenceBudget(self.settings.max_pause_s,
+                                                self.settings.max_silence_ratio))
         self._merge_times(state)
         for stage in ("read", "ssml", "normalize", "segment"):
             self.pm.hook.stage_finished(document=document, stage=stage,
@@ -504,9 +532,9 @@ class Pipeline:
         result.chunks = prepared.total or 0
         for message in prepared.warnings:
             self._warn(document, result, message)
-        if self.jobs is not None:
-            self.jobs.document_started(self._job_id, position, digest, reader.size,
-                                       self._fingerprint, prepared.total)
+        if job.log is not None:
+            job.log.document_started(job.id, position, digest, reader.size, job.fingerprint,
+                                     prepared.total)
         self.pm.hook.document_started(document=document, chunk_count=prepared.total)
         return state
 
@@ -519,8 +547,8 @@ class Pipeline:
         caps = self.registry.capabilities(chunk.backend)
         if chunk.prosody.pitch != 1.0 and "pitch" not in caps.controls:
             key = (doc.prepared.document.source, chunk.backend)
-            if key not in self._warned:
-                self._warned.add(key)
+            if key not in doc.job.warned:
+                doc.job.warned.add(key)
                 self._warn(doc.prepared.document, doc.result,
                            f"backend {chunk.backend!r} has no pitch control; "
                            "<prosody pitch> ignored")
@@ -542,10 +570,11 @@ class Pipeline:
                 out.append({"voice": key.rstrip(":"), "chunks": chunks, **terms.to_dict()})
         return out
 
-    def _record_finished(self, position: int, result: DocumentResult, state: str) -> None:
-        if self.jobs is not None:
-            self.jobs.document_finished(
-                self._job_id, position, state, total=result.chunks or None,
+    def _record_finished(self, job: JobState, position: int, result: DocumentResult,
+                         state: str) -> None:
+        if job.log is not None:
+            job.log.document_finished(
+                job.id, position, state, total=result.chunks or None,
                 output=Path(result.output) if result.output else None, error=result.error,
                 audio_s=result.audio_s if result.output else None)
 
@@ -563,7 +592,8 @@ class Pipeline:
             doc.encoder = audio_mod.open_encoder(doc.spec.output, self.format, rate,
                                                  self.loudness)
             if doc.prepared.leading_pause_s:
-                doc.encoder.write(audio_mod.silence(doc.prepared.leading_pause_s, rate))
+                doc.encoder.write(audio_mod.silence(
+                    doc.silence.pause(doc.prepared.leading_pause_s), rate))
         if doc.subtitles is None and self.settings.subtitles:
             doc.subtitles = SubtitleWriter(doc.spec.output, self.settings.subtitles)
         pcm = produced.pcm
@@ -586,8 +616,9 @@ class Pipeline:
         doc.spliced = chunk.continues and not is_last
         offset_s = doc.encoder.frames_written / rate
         doc.encoder.write(pcm)
+        doc.silence.speech(len(pcm) / rate)
         if not is_last:
-            doc.encoder.write(audio_mod.silence(chunk.pause_after_s, rate))
+            doc.encoder.write(audio_mod.silence(doc.silence.pause(chunk.pause_after_s), rate))
         doc.result.backends[produced.backend] = doc.result.backends.get(produced.backend, 0) + 1
         # a fallback speaks with its own default voice, not the chunk's
         voice = f"{produced.backend}:{chunk.voice if produced.backend == chunk.backend else ''}"
@@ -597,6 +628,9 @@ class Pipeline:
             self._measure(doc, chunk, produced.backend, produced.synthesize_s,
                           len(produced.pcm) / rate)
         if is_last:
+            capped = doc.silence.warning()
+            if capped is not None:
+                self._warn(doc.prepared.document, doc.result, capped)
             written = doc.encoder.finish()
             doc.result.output = str(written)
             doc.result.audio_s = doc.encoder.frames_written / rate
@@ -617,14 +651,14 @@ class Pipeline:
                         "stored": produced.verdict.stored,  # heard in an earlier run
                         "rejected": [v.to_dict() for v in produced.rejected]}
             doc.result.verify.append(verified)
-        if self.jobs is not None:
-            self.jobs.chunk_done(self._job_id, doc.position, chunk.index, produced.key,
+        if doc.job.log is not None:
+            doc.job.log.chunk_done(doc.job.id, doc.position, chunk.index, produced.key,
                                  len(chunk.text), produced.backend, produced.cached,
                                  produced.synthesize_s, len(produced.pcm) / rate, offset_s,
                                  verified)
         if is_last:
             self._finish_text(doc)
-            self._record_finished(doc.position, doc.result, "done")
+            self._record_finished(doc.job, doc.position, doc.result, "done")
             self.pm.hook.stage_finished(document=doc.prepared.document, stage="concatenate",
                                         duration_s=doc.result.stage_s["concatenate"], chunk=None)
             self.pm.hook.document_finished(document=doc.prepared.document, result=doc.result)
@@ -634,17 +668,18 @@ class Pipeline:
         """Adaptive quality: note a chunk's real-time factor; past the limit over the
         backend's last chunks, switch the backend's remaining chunks (see `_adapt`)."""
         settings = self.settings
-        if settings.max_rtf is None or backend in self._degraded:
+        job = doc.job
+        if settings.max_rtf is None or backend in job.degraded:
             return
         target = settings.degrade_to.partition(":")[0]
         if backend == target:
             return
-        recent = self._rtf.setdefault(backend, deque(maxlen=settings.rtf_window))
+        recent = job.rtf.setdefault(backend, deque(maxlen=settings.rtf_window))
         recent.append(synth_s / audio_s)
         rtf = sum(recent) / len(recent)
         if len(recent) == settings.rtf_window and rtf > settings.max_rtf:
-            with self._adapting:
-                self._degraded[backend] = {
+            with job.adapting:
+                job.degraded[backend] = {
                     "backend": backend, "to": settings.degrade_to, "rtf": round(rtf, 3),
                     "limit": settings.max_rtf, "source": doc.result.source,
                     "after_chunk": chunk.index + 1, "chunks": 0}
@@ -657,8 +692,8 @@ class Pipeline:
         """The chunk on the cheaper backend when its own one was switched away from (and the
         cheaper one speaks its language). Runs on the worker as the chunk starts, so every
         chunk not yet started when the switch happens moves."""
-        with self._adapting:
-            switched = self._degraded.get(chunk.backend)
+        with doc.job.adapting:
+            switched = doc.job.degraded.get(chunk.backend)
             if switched is None:
                 return chunk
             name, _, voice = self.settings.degrade_to.partition(":")
@@ -697,18 +732,19 @@ class Pipeline:
             of = f" of {doc.prepared.total}" if doc.prepared.total else ""
             doc.result.error = f"{doc.result.source}: chunk {chunk.index + 1}{of}: {reason}"
         self._finish_text(doc)
-        self._record_finished(doc.position, doc.result, "failed")
+        self._record_finished(doc.job, doc.position, doc.result, "failed")
         self.pm.hook.document_finished(document=doc.prepared.document, result=doc.result)
 
-    def _open_store(self) -> None:
+    def _open_store(self) -> cache_mod.ChunkStore | None:
         settings = self.settings
-        self.store = cache_mod.open_store(
+        return cache_mod.open_store(
             settings.cache, settings.cache_max, ttl=settings.cache_ttl,
             on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
 
-    def _open_jobs(self, job: Job, record: bool) -> None:
-        """The job's id and settings fingerprint, what its manifest recorded last time,
-        and (with `record`) the manifest opened for this run."""
+    def _open_job(self, job: Job, record: bool) -> JobState:
+        """The job's state for this run: its id and settings fingerprint, what its manifest
+        recorded last time, and (with `record`) the manifest opened for this run and the
+        job's lock (`JobBusy` when another live process runs the same job)."""
         from . import __version__
 
         versions = {"voxline": __version__}
@@ -716,18 +752,26 @@ class Pipeline:
             versions[f"backend:{name}"] = cls.version
         for language, cls in self.registry.normalizers.items():
             versions[f"normalizer:{language}"] = f"{cls.name}:{cls.version}"
-        self._fingerprint = manifest_mod.settings_fingerprint(self.settings, versions)
-        self._job_id = manifest_mod.job_id((str(s.source), str(s.output)) for s in job.inputs)
+        state = JobState(
+            id=manifest_mod.job_id((str(s.source), str(s.output)) for s in job.inputs),
+            fingerprint=manifest_mod.settings_fingerprint(self.settings, versions))
         log = manifest_mod.JobLog(
             on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
-        self._previous = log.previous(self._job_id)
         if not record:
+            state.previous = log.previous(state.id)
             log.close()
-            self.jobs = None
-            return
-        self.jobs = log
-        self.jobs.begin(self._job_id, [(str(s.source), str(s.output)) for s in job.inputs],
-                        dataclasses.asdict(self.settings), self._fingerprint)
+            return state
+        try:
+            state.lock = manifest_mod.JobLock.acquire(log.folder, state.id)
+        except BaseException:
+            log.close()
+            raise
+        # read after the lock is held: a run that just ended has recorded all it did
+        state.previous = log.previous(state.id)
+        state.log = log
+        log.begin(state.id, [(str(s.source), str(s.output)) for s in job.inputs],
+                  dataclasses.asdict(self.settings), state.fingerprint)
+        return state
 
     def _batch_room(self) -> int:
         """The largest batch any backend this job may use can take (0: none batches)."""
@@ -747,12 +791,16 @@ class Pipeline:
         control = control or JobControl()
         started = time.perf_counter()
         results: list[DocumentResult] = []
-        if settings.verify and self.verifier is None:
-            self._open_verifier()
-        self.pm.hook.job_started(job=job)
+        job_state = self._open_job(job, record=True)
+        try:
+            if settings.verify:
+                job_state.verifier = self._open_verifier(job_state.log)
+            self.pm.hook.job_started(job=job)
+            job_state.store = self._open_store()
+        except BaseException:
+            job_state.close()
+            raise
         normalizers = NormalizerSet(self.registry.normalizers)
-        self._open_store()
-        self._open_jobs(job, record=True)
 
         def on_state(name: str, state: Mapping[str, Any]) -> None:
             dispatcher.stats.note_state(name, state)
@@ -768,8 +816,10 @@ class Pipeline:
             on_attempt_failed=self.pm.hook.attempt_failed,
             on_state=on_state,
             routes=settings.routes,
-            lookup=self._lookup if self.store is not None else None,
-            verify=self._verify if self.verifier is not None else None,
+            lookup=(functools.partial(self._lookup, job_state.store) if job_state.store is not None
+                    else None),
+            verify=(functools.partial(self._verify, job_state.verifier)
+                    if job_state.verifier is not None else None),
             on_verified=lambda document, chunk, verdict: self.pm.hook.chunk_verified(
                 document=document, chunk=chunk, backend=verdict.backend,
                 error_rate=verdict.error_rate, limit=verdict.limit,
@@ -784,7 +834,7 @@ class Pipeline:
         ahead = settings.workers * 4 + batch_room
         pending = iter(enumerate(job.inputs))
         submitting: _DocState | None = None
-        interrupted = cancelled = False
+        interrupted = cancelled = ended = False
         open_docs: list[_DocState] = []
 
         def fill() -> None:
@@ -794,13 +844,13 @@ class Pipeline:
                     position, spec = next(pending, (None, None))
                     if spec is None:
                         return
-                    state = self._prepare(spec, position, normalizers)
-                    if isinstance(state, DocumentResult):
-                        results.append(state)
+                    doc = self._prepare(job_state, spec, position, normalizers)
+                    if isinstance(doc, DocumentResult):
+                        results.append(doc)
                         continue
-                    results.append(state.result)
-                    open_docs.append(state)
-                    submitting = state
+                    results.append(doc.result)
+                    open_docs.append(doc)
+                    submitting = doc
                 try:
                     chunk, is_last = submitting.take()
                 except VoxlineError as exc:  # bad bytes further into a streamed input
@@ -826,8 +876,9 @@ class Pipeline:
                         self._fail(doc, chunk, exc)
                 fill()
             interrupted = cancelled = control.cancelled
-        except KeyboardInterrupt:
-            interrupted = True
+            ended = True
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see voxline.cli.signals)
+            interrupted = ended = True
             for _, _, _, future in window:
                 future.cancel()
         finally:
@@ -844,25 +895,24 @@ class Pipeline:
                     doc.result.error = (f"{doc.result.source}: "
                                         + ("cancelled" if cancelled else "interrupted"))
                     doc.result.exit_code = EXIT_INTERRUPTED
-                    self._record_finished(doc.position, doc.result, "interrupted")
+                    self._record_finished(job_state, doc.position, doc.result, "interrupted")
             executor.shutdown(wait=not interrupted, cancel_futures=True)
             pool.close()
-            if self.store is not None:
-                self.store.close()
+            if ended and job_state.log is not None:
+                job_state.log.finish(job_state.id, "cancelled" if cancelled else
+                                 "interrupted" if interrupted else
+                                 "failed" if any(not d.ok for d in results) else "done")
+            job_state.close()
         synthesis = dispatcher.stats.to_dict()
-        synthesis["adaptive"] = list(self._degraded.values())
+        synthesis["adaptive"] = list(job_state.degraded.values())
         synthesis["terms"] = self._terms_used(results)
-        if self.store is not None:
-            synthesis["cache"] = {"store": self.store.description,
-                                  "down": getattr(self.store, "down", None),
-                                  **self.store.counts.to_dict()}
+        store = job_state.store
+        if store is not None:
+            synthesis["cache"] = {"store": store.description,
+                                  "down": getattr(store, "down", None),
+                                  **store.counts.to_dict()}
         report = JobReport(results, time.perf_counter() - started, settings.workers, interrupted,
-                           cancelled, len(job.inputs), synthesis, self._job_id)
-        if self.jobs is not None:
-            self.jobs.finish(self._job_id, "cancelled" if cancelled else
-                             "interrupted" if interrupted else
-                             "failed" if any(not d.ok for d in results) else "done")
-            self.jobs.close()
+                           cancelled, len(job.inputs), synthesis, job_state.id)
         self.pm.hook.job_finished(job=job, report=report)
         return report
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import open_sqlite
+from .errors import JobBusy
 
 SETTINGS_THAT_DO_NOT_CHANGE_THE_SOUND = (
     "workers", "retries", "retry_backoff_s", "retry_backoff_max_s", "breaker_failures",
@@ -171,6 +172,81 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
+class JobLock:
+    """One live process per job: an exclusive `flock` on `locks/JOB.lock` in the state
+    folder, the file holding its owner's pid for the message another process gets. The
+    kernel drops the lock when its process ends, however it ends (kill -9 included), so a
+    lock left by a killed run never blocks the next one."""
+
+    def __init__(self, path: Path, fd: int):
+        self.path = path
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, folder: Path, job: str) -> JobLock | None:
+        """The lock of `job`, or None where locking is not possible (no `fcntl`, a state
+        folder that cannot be written: the manifest warns about that). Raises `JobBusy`
+        when another live process holds it."""
+        try:
+            import fcntl
+        except ImportError:
+            return None
+        path = Path(folder) / "locks" / f"{job}.lock"
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        while True:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, flags, 0o600)
+            except OSError:
+                return None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = _lock_owner(fd)
+                os.close(fd)
+                raise JobBusy(
+                    f"job {job} is already running{owner}: two runs of one job would write "
+                    "the same outputs",
+                    hint="wait for it to end, or stop it, then run the same command again "
+                         "to continue; `voxline jobs` lists it") from None
+            except OSError:  # a file system without locks
+                os.close(fd)
+                return None
+            # the holder before us removes the file as it lets go: hold the file that is
+            # at the path now, not the one it removed
+            try:
+                mine, there = os.fstat(fd), os.stat(path, follow_symlinks=False)
+                if (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino):
+                    break
+            except OSError:
+                pass
+            os.close(fd)
+        owner = json.dumps({"pid": os.getpid(), "host": platform.node(), "started": time.time()})
+        os.ftruncate(fd, 0)
+        os.write(fd, owner.encode())
+        return cls(path, fd)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink()  # while still held, so no one locks the old file after us
+        except OSError:
+            pass
+        os.close(self._fd)
+        self._fd = None
+
+
+def _lock_owner(fd: int) -> str:
+    """' (process PID on HOST, started HH:MM:SS)' from a held lock file, or ''."""
+    try:
+        owner = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(owner["started"]))
+        return f" (process {owner['pid']} on {owner['host']}, started {started})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
 class JobLog:
     """The manifests database. Thread-safe; every method swallows database errors after the
     first (reported once through `on_warning`), so bookkeeping never costs a job."""
@@ -182,12 +258,21 @@ class JobLog:
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
         self.broken: str | None = None
+        self.repaired: Path | None = None  # where a damaged database was moved aside
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._db = open_sqlite(self.folder / "jobs.sqlite3", _SCHEMA)
+            self._db = open_sqlite(self.folder / "jobs.sqlite3", _SCHEMA, self._damaged)
             _add_columns(self._db)
         except (OSError, sqlite3.Error) as exc:
             self._broke(exc)
+
+    def _damaged(self, aside: Path, reason: str) -> None:
+        self.repaired = aside
+        if self._on_warning is not None:
+            self._on_warning(f"job manifests {self.folder / 'jobs.sqlite3'} were damaged "
+                             f"({reason}); moved aside to {aside.name} and started anew: jobs "
+                             "run before are not listed (their outputs and cached chunks are "
+                             "kept, and a rerun takes its chunks from the cache)")
 
     def _broke(self, exc: BaseException) -> None:
         if self.broken is None:
@@ -206,11 +291,13 @@ class JobLog:
                 for sql, params in statements:
                     self._db.execute(sql, params)
                 self._db.execute("COMMIT")
-            except (OSError, sqlite3.Error) as exc:
+            except BaseException as exc:  # SIGTERM or Ctrl-C too: no transaction left open
                 try:
                     self._db.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
+                if not isinstance(exc, (OSError, sqlite3.Error)):
+                    raise
                 self._broke(exc)
 
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
@@ -219,7 +306,8 @@ class JobLog:
         with self._lock:
             try:
                 return self._db.execute(sql, params).fetchall()
-            except sqlite3.Error:
+            except sqlite3.Error as exc:  # said once, and never read as "nothing recorded"
+                self._broke(exc)
                 return []
 
     # -- a job's life ------------------------------------------------------------------

@@ -16,6 +16,7 @@ from .errors import EXIT_OK, InputError, VoxlineError
 from .normalize import NormalizerSet
 from .prepare import prepare_input
 from .resilience import native_prosody
+from .silence import SilenceBudget
 from .models import SynthesisRequest
 from . import textio
 
@@ -56,9 +57,8 @@ def dry_run(pipeline, job) -> dict:
     duration and cache hits for each input, and in total."""
     settings = pipeline.settings
     started = time.perf_counter()
-    pipeline._open_store()
-    store = pipeline.store
-    pipeline._open_jobs(job, record=False)
+    store = pipeline._open_store()
+    state = pipeline._open_job(job, record=False)
     normalizers = NormalizerSet(pipeline.registry.normalizers)
     planned: list[PlannedDocument] = []
     try:
@@ -68,9 +68,9 @@ def dry_run(pipeline, job) -> dict:
             planned.append(doc)
             try:
                 digest = (textio.file_digest(spec.source) if spec.source != "-" else None)
-                doc.status = pipeline._status(spec, digest)
+                doc.status = pipeline._status(state, spec, digest)
                 if doc.status == "up to date":
-                    before = pipeline._previous[str(spec.output)]
+                    before = state.previous[str(spec.output)]
                     doc.chunks = doc.cached = before["chunks_total"] or 0
                     doc.cached_s = before["audio_s"]
                     continue
@@ -87,15 +87,19 @@ def dry_run(pipeline, job) -> dict:
     finally:
         if store is not None:
             store.close()
-    return _totals(pipeline, planned, time.perf_counter() - started)
+    return _totals(state.id, planned, time.perf_counter() - started)
 
 
 def _plan_chunks(pipeline, store, doc: PlannedDocument, prepared) -> None:
     """Count one input's chunks, their cache hits and their audio (pauses between chunks
     included, none after the last)."""
-    rate = pipeline.settings.sample_rate_hz
-    pauses, last_pause = prepared.leading_pause_s, 0.0
+    settings = pipeline.settings
+    rate = settings.sample_rate_hz
+    silence = SilenceBudget(settings.max_pause_s, settings.max_silence_ratio)
+    pauses = silence.pause(prepared.leading_pause_s)
     for chunk in prepared.chunks:
+        if doc.chunks:  # the pause after the chunk before, within the same caps as a run
+            pauses += silence.pause(last_pause)
         doc.chunks += 1
         doc.chars += len(chunk.text)
         doc.backends[chunk.backend] = doc.backends.get(chunk.backend, 0) + 1
@@ -108,18 +112,20 @@ def _plan_chunks(pipeline, store, doc: PlannedDocument, prepared) -> None:
             size = store.size(pipeline._key(chunk.backend, caps, chunk, request))
         if size is not None:
             doc.cached += 1
-            doc.cached_s += size / 2 / rate
+            speech_s = size / 2 / rate
+            doc.cached_s += speech_s
         else:
-            doc.estimated_s += estimate_s(chunk.text, chunk.language, chunk.prosody.rate)
-        pauses += last_pause
+            speech_s = estimate_s(chunk.text, chunk.language, chunk.prosody.rate)
+            doc.estimated_s += speech_s
+        silence.speech(speech_s)
         last_pause = chunk.pause_after_s
     doc.estimated_s += pauses
 
 
-def _totals(pipeline, planned: list[PlannedDocument], wall_s: float) -> dict:
+def _totals(job_id: str, planned: list[PlannedDocument], wall_s: float) -> dict:
     return {
         "dry_run": True,
-        "job": pipeline._job_id,
+        "job": job_id,
         "files": len(planned),
         "chunks": sum(d.chunks for d in planned),
         "cached": sum(d.cached for d in planned),

@@ -56,6 +56,10 @@ class Settings:
     sentence_pause_s: float = 0.2     # silence between chunks within a paragraph
     paragraph_pause_s: float = 0.6    # silence between paragraphs
     chapter_pause_s: float = 2.0      # silence between chapters (--chapters)
+    # inserted silence (breaks, several in a row adding up, pauses): at most max_pause_s at
+    # one point, and per document 60 s plus max_silence_ratio times its speech
+    max_pause_s: float = 30.0
+    max_silence_ratio: float = 2.0
     # the first chunk's size limit in letters (a third as many CJK characters); 0: the
     # backend's budget. `-o -` uses STREAM_FIRST_CHUNK_CHARS so audio starts sooner
     first_chunk_chars: int = 0
@@ -116,6 +120,7 @@ _SYNTH_KEYS = {
     "format": ("format", str), "sentence_pause": ("sentence_pause_s", float),
     "paragraph_pause": ("paragraph_pause_s", float),
     "chapter_pause": ("chapter_pause_s", float),
+    "max_pause": ("max_pause_s", float), "max_silence_ratio": ("max_silence_ratio", float),
     "first_chunk_chars": ("first_chunk_chars", int),
     "loudness": ("loudness_lufs", float), "peak": ("peak_dbtp", float),
     "subtitles": ("subtitles", str), "subtitle_chars": ("subtitle_chars", int),
@@ -361,4 +366,10 @@ def validate(settings: Settings) -> None:
     for name in ("sentence_pause_s", "paragraph_pause_s", "chapter_pause_s", "turn_pause_s"):
         if not 0 <= getattr(settings, name) <= 30:
             raise UsageError(f"{name.removesuffix('_s')} must be between 0 and 30 seconds")
+    if not 0 <= settings.max_pause_s <= 3600:
+        raise UsageError(f"max_pause must be between 0 and 3600 seconds, got "
+                         f"{settings.max_pause_s:g}")
+    if not 0 <= settings.max_silence_ratio <= 100:
+        raise UsageError(f"max_silence_ratio must be between 0 and 100, got "
+                         f"{settings.max_silence_ratio:g}")
 

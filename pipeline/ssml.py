@@ -222,6 +222,7 @@ class _Parser:
         self.parser.EndElementHandler = self._end
         self.parser.CharacterDataHandler = self._chars
         self.root_seen = False
+        self.shortened: list[float] = []  # <break>s longer than MAX_BREAK_S, as asked
 
     def _error(self, message: str) -> SSMLError:
         return SSMLError(
@@ -271,8 +272,8 @@ class _Parser:
                 if strength not in BREAK_STRENGTH_S:
                     raise ValueError(f"break strength {strength!r} not understood")
                 seconds = BREAK_STRENGTH_S[strength]
-            if seconds > MAX_BREAK_S:
-                self.warnings.append(f"<break> of {seconds:g}s shortened to {MAX_BREAK_S:g}s")
+            if seconds > MAX_BREAK_S:  # one warning for all of them, said at the end
+                self.shortened.append(seconds)
                 seconds = MAX_BREAK_S
             self.items.append(Pause(seconds))
         elif tag == "prosody":
@@ -352,6 +353,13 @@ class _Parser:
             raise SSMLError(
                 expat.ErrorString(exc.code), line=exc.lineno, column=exc.offset + 1
             ) from None
+        if len(self.shortened) == 1:
+            self.warnings.append(f"<break> of {self.shortened[0]:g}s shortened to "
+                                 f"{MAX_BREAK_S:g}s")
+        elif self.shortened:
+            self.warnings.append(f"{len(self.shortened)} <break>s longer than {MAX_BREAK_S:g}s "
+                                 f"(up to {max(self.shortened):g}s) shortened to "
+                                 f"{MAX_BREAK_S:g}s")
         return CleanResult(self.items, self.warnings)
 
 

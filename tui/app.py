@@ -102,6 +102,13 @@ class VoxlineApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        import asyncio
+
+        from voxline.cli import signals
+
+        loop = asyncio.get_running_loop()
+        self._unhook_sigterm = signals.on_terminate(
+            lambda: loop.call_soon_threadsafe(self.terminated))
         self.gpu_history.add(self.gpu_sampler())  # the first frame already says what is there
         self.set_interval(self.refresh_s, self.refresh_panels)
         self.set_interval(self.gpu_interval_s, self.sample_gpu)
@@ -275,6 +282,18 @@ class VoxlineApp(App[int]):
             screen.show_error(str(exc))
             return
         self.pop_screen()
+
+    def on_unmount(self) -> None:
+        self._unhook_sigterm()
+
+    def terminated(self) -> None:
+        """SIGTERM: cancel the job as quitting does, without asking, then quit (the process
+        exits 143)."""
+        if not self.state.running:
+            self.exit(self.state.exit_code or EXIT_OK)
+            return
+        self._quitting = True
+        self.action_cancel_job()
 
     def action_quit_app(self) -> None:
         if isinstance(self.screen, (ConfirmScreen, DocumentScreen)):

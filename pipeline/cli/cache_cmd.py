@@ -13,7 +13,9 @@ def _store(cache: str | None, config: str | None):
     from voxline.settings import load_settings
 
     settings = load_settings(config, {"cache": cache})
-    store = open_store(settings.cache, settings.cache_max, ttl=settings.cache_ttl, strict=True)
+    store = open_store(settings.cache, settings.cache_max, ttl=settings.cache_ttl, strict=True,
+                       on_warning=lambda message: click.echo(f"voxline: warning: {message}",
+                                                             err=True))
     if store is None:
         raise UsageError("the cache is off (--cache off or VOXLINE_CACHE=off)")
     return store
@@ -86,13 +88,17 @@ def clear(cache_spec, config, older_than):
 
 @cache.command()
 @_with_options
-def verify(cache_spec, config):
+@click.option("--repair", is_flag=True,
+              help="Index chunk files the index does not know (after a damaged index was "
+                   "moved aside) instead of removing them.")
+def verify(cache_spec, config, repair):
     """Check every entry against its checksum; drop damaged entries and stray files."""
     store = _store(cache_spec, config)
     try:
-        result = store.verify()
+        result = store.verify(repair=repair)
     finally:
         store.close()
     click.echo(f"{store.description}: checked {result['checked']} chunks, "
-               f"{result['bad']} damaged (removed), {result['orphans']} stray files removed")
+               f"{result['bad']} damaged (removed), {result['orphans']} stray files removed"
+               + (f", {result['reindexed']} chunk files indexed again" if repair else ""))
     return 0

@@ -8,10 +8,30 @@ import time
 import click
 
 
-def _log():
-    from voxline.manifest import JobLog
+class _Log:
+    """The job manifests for a `voxline jobs` command: a damaged database moved aside is a
+    warning; one that cannot be read is an error (exit 5), never an empty list."""
 
-    return JobLog()
+    def __init__(self):
+        from voxline.manifest import JobLog
+
+        self.warnings: list[str] = []
+        self.log = JobLog(on_warning=self.warnings.append)
+
+    def __enter__(self):
+        return self.log
+
+    def __exit__(self, *exc_info):
+        self.log.close()
+        if exc_info[0] is not None:
+            return
+        if self.log.broken is not None:
+            from voxline.errors import OutputError
+
+            raise OutputError(f"the job manifests in {self.log.folder} cannot be read "
+                              f"({self.log.broken})")
+        for message in self.warnings:
+            click.echo(f"voxline: warning: {message}", err=True)
 
 
 def _ago(when: float | None) -> str:
@@ -35,16 +55,15 @@ def jobs(ctx, as_json):
     """
     if ctx.invoked_subcommand is not None:
         return None
-    log = _log()
-    try:
+    with _Log() as log:
         found = log.jobs()
-    finally:
-        log.close()
     if as_json:
         click.echo(json.dumps(found, ensure_ascii=False, indent=2))
         return 0
     if not found:
-        click.echo(f"no jobs recorded in {log.folder}")
+        click.echo(f"no jobs recorded in {log.folder}"
+                   + (f" since its damaged database was moved aside to {log.repaired.name}"
+                      if log.repaired else ""))
         return 0
     click.echo(f"{'ID':<13}{'STATE':<13}{'FILES':>9}{'CHUNKS':>15}{'AUDIO':>9}  "
                f"{'UPDATED':<10}  OUTPUT")
@@ -64,11 +83,8 @@ def show(job_id, as_json):
     --json) per-chunk status, cache keys and timings."""
     from voxline.errors import UsageError
 
-    log = _log()
-    try:
+    with _Log() as log:
         manifest = log.show(job_id)
-    finally:
-        log.close()
     if manifest is None:
         raise UsageError(f"no job {job_id!r} (or more than one starts so); see `voxline jobs`")
     if as_json:
@@ -96,10 +112,7 @@ def forget(older_than):
     chunks still come from the cache)."""
     from voxline.cache import parse_age
 
-    log = _log()
-    try:
+    with _Log() as log:
         removed = log.forget(parse_age(older_than) if older_than else None)
-    finally:
-        log.close()
     click.echo(f"forgot {removed} jobs")
     return 0

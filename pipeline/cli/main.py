@@ -12,6 +12,7 @@ from voxline.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, VoxlineError
 
 from . import (cache_cmd, info, jobs_cmd, models_cmd, normalize_cmd, synth, tui_cmd,
                verify_cmd)
+from . import signals
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,7 +37,8 @@ def cli(verbose: int, strict_plugins: bool) -> None:
     voxline verify out/a.wav --text a.txt   does the audio say its text?
 
     Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input, 4 backend, 5 output,
-    6 plugin, 7 verify: audio over the error limit, 130 interrupted.
+    6 plugin, 7 verify: audio over the error limit, 8 job running in another process,
+    130 interrupted (Ctrl-C), 143 stopped by SIGTERM.
     """
     if verbose:
         import logging
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         # a file-size limit (ulimit -f) makes a write fail with "File too large", reported
         # like a full disk, instead of killing the process mid-file
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    signals.handle_sigterm()
     try:
         _report_plugin_problems(sys.argv[1:] if argv is None else list(argv))
         _add_plugin_commands()
@@ -117,7 +120,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"voxline: internal error: {type(exc).__name__}: {exc} "
                    "(please report this with the command you ran)", err=True)
         code = EXIT_INTERNAL
-    sys.exit(code or 0)
+    if signals.terminated():
+        click.echo("voxline: stopped by SIGTERM (the same command resumes the job)", err=True)
+    sys.exit(signals.exit_code(code or 0))
 
 
 if __name__ == "__main__":
