@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from . import safefiles
 from .errors import OutputError, UsageError
 
 DEFAULT_REDIS_TTL_S = 7 * 86400
@@ -146,7 +147,10 @@ CREATE INDEX IF NOT EXISTS chunks_last_used ON chunks(last_used);
 
 def open_sqlite(path: Path, schema: str) -> sqlite3.Connection:
     """An SQLite database shared by threads and by several voxline processes: WAL mode,
-    autocommit (explicit transactions where needed), a 30 s wait for locks."""
+    autocommit (explicit transactions where needed), a 30 s wait for locks. A new database
+    is private to the user (0600; SQLite gives its WAL and shared-memory files the same
+    mode), and it is never opened through a link."""
+    safefiles.private_file(path)
     db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
     # switching a new database to WAL takes it exclusively and does not wait on the busy
     # timeout: two processes opening the same new cache at once can see "database is
@@ -176,7 +180,8 @@ class LocalStore:
         self.counts = CacheCounts()
         self.description = str(self.root)
         try:
-            (self.root / "audio").mkdir(parents=True, exist_ok=True)
+            safefiles.private_dir(self.root)
+            (self.root / "audio").mkdir(exist_ok=True)
             self._db = open_sqlite(self.root / "index.sqlite3", _SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise UsageError(f"cache folder {self.root} is not usable: {exc}",
@@ -195,8 +200,8 @@ class LocalStore:
         cutoff = time.time() - older_than_s
         for tmp in (self.root / "audio").glob("*/*.tmp*"):
             try:
-                if tmp.stat().st_mtime < cutoff:
-                    tmp.unlink()
+                if tmp.lstat().st_mtime < cutoff:
+                    tmp.unlink()  # a link is removed as a name, never followed
                     removed += 1
             except OSError:
                 pass
@@ -231,10 +236,12 @@ class LocalStore:
 
     def put(self, key: str, pcm: bytes, meta: Mapping[str, Any]) -> None:
         target = self.path(key)
-        tmp = target.with_name(f"{target.name}.tmp{os.getpid()}.{threading.get_ident()}")
+        tmp = None
         try:
             target.parent.mkdir(exist_ok=True)
-            with open(tmp, "wb") as handle:
+            fd, tmp = safefiles.create_exclusive(target.parent, f"{target.name}.tmp",
+                                                 mode=safefiles.PRIVATE_FILE)
+            with os.fdopen(fd, "wb") as handle:
                 handle.write(pcm)
             os.replace(tmp, target)
             now = time.time()
@@ -252,7 +259,8 @@ class LocalStore:
             # a full disk or a locked index costs only the cache, never the job
             self.counts.add(errors=1)
             try:
-                tmp.unlink()
+                if tmp is not None:
+                    tmp.unlink()
             except OSError:
                 pass
 

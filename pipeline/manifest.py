@@ -32,6 +32,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from . import safefiles
 from .cache import open_sqlite
 
 SETTINGS_THAT_DO_NOT_CHANGE_THE_SOUND = (
@@ -183,7 +184,7 @@ class JobLog:
         self._db: sqlite3.Connection | None = None
         self.broken: str | None = None
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            safefiles.private_dir(self.folder)
             self._db = open_sqlite(self.folder / "jobs.sqlite3", _SCHEMA)
             _add_columns(self._db)
         except (OSError, sqlite3.Error) as exc:

@@ -284,16 +284,11 @@ def _sha256_of(folder: Path, file: HubFile) -> str:
 
 def _write_record(folder: Path, record: dict) -> None:
     """The pull's record, written to a new file created exclusively, then renamed."""
-    temporary = folder / f"{RECORD}.{os.getpid()}.tmp"
+    from .safefiles import write_atomic
+
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                     | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(record, out, indent=2)
-            out.write("\n")
-        os.replace(temporary, folder / RECORD)
+        write_atomic(folder / RECORD, json.dumps(record, indent=2) + "\n")
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise OutputError(f"cannot write {folder / RECORD}: {exc.strerror or exc}") from None
 
 

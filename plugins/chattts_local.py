@@ -209,8 +209,10 @@ def resolve_speaker(spec: str, sample, decode) -> tuple[str, str | None]:
         else:
             embedding = sample(None)
             try:
+                from voxline.safefiles import write_atomic
+
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(embedding + "\n", encoding="utf-8")
+                write_atomic(path, embedding + "\n")
             except OSError as exc:
                 raise BackendError(f"chattts-local: cannot save the new speaker to {path}: "
                                    f"{exc.strerror or exc}") from None

@@ -1,0 +1,75 @@
+"""Hostile input against voxline's own files and messages, through the real CLI: links
+planted where it writes, secrets in what it stores and prints, config files others control,
+and names and values that used to give unhelpful messages (issue 19, items 1-3 and 11)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli, wav_info
+from voxline.errors import EXIT_USAGE
+
+GOOD = "The council met on Tuesday. It approved the budget.\n"
+
+
+def synth(*args, env=None, cwd=None):
+    proc = run_cli("synth", *args, "--json", "-q", env=env, cwd=cwd)
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode()
+    return proc, json.loads(proc.stdout) if proc.stdout.strip() else None
+
+
+def planting_env(tone_env: dict, folder: Path, plants: dict[str, str]) -> dict:
+    """An environment whose voxline process, as it starts, plants symlinks at the names
+    a process with its pid would have used for its temporary files (the attack: another
+    user guesses the pid). `plants` maps a name pattern (`{pid}`, `{tid}` filled in) to the
+    link's target."""
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(textwrap.dedent(f"""
+        import os, threading
+        for name, target in {plants!r}.items():
+            name = name.format(pid=os.getpid(), tid=threading.main_thread().ident)
+            try:
+                os.symlink(target, name)
+            except FileExistsError:
+                pass
+    """))
+    path = os.pathsep.join([str(folder), tone_env["PYTHONPATH"]])
+    return {**tone_env, "PYTHONPATH": path}
+
+
+def test_links_planted_at_temporary_names_are_never_followed(tmp_path, tone_env):
+    source = tmp_path / "x.txt"
+    source.write_text(GOOD)
+    out = tmp_path / "out"
+    out.mkdir()
+    victims = {name: tmp_path / name for name in ("wav", "srt", "prom", "m4a", "stale")}
+    for victim in victims.values():
+        victim.write_text("precious\n")
+    metrics = tmp_path / "m.prom"
+    env = planting_env(tone_env, tmp_path / "site-plant", {
+        f"{out}/.x.wav.{{pid}}.part": str(victims["wav"]),
+        f"{out}/.x.srt.{{pid}}.part": str(victims["srt"]),
+        f"{metrics}.{{pid}}.{{tid}}": str(victims["prom"]),
+        f"{out}/.y.m4a.{{pid}}.part": str(victims["m4a"]),
+    })
+    # a dead process's leftover that is a link: removed as a name, its target untouched
+    (out / ".x.wav.999999999.part").symlink_to(victims["stale"])
+    proc, report = synth(str(source), "-o", str(out), "--backend", "tone", "--subtitles",
+                         "srt", "--metrics-textfile", str(metrics), env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    proc, _ = synth(str(source), "-o", str(out / "y.m4a"), "--backend", "tone", env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    for victim in victims.values():
+        assert victim.read_text() == "precious\n", victim
+    for written in (out / "x.wav", out / "x.srt", metrics, out / "y.m4a"):
+        assert not written.is_symlink() and written.stat().st_size > 0, written
+    assert wav_info(out / "x.wav")[3] > 1
+    assert "tts_req_total" in metrics.read_text()
+    assert not (out / ".x.wav.999999999.part").is_symlink()
+
