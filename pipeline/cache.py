@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from . import safefiles
 from .errors import OutputError, UsageError
+from .redact import redact
 
 DEFAULT_REDIS_TTL_S = 7 * 86400
 CACHE_FORMAT = 1  # bump when what is stored, or how the key is made, changes
@@ -389,7 +390,7 @@ class RedisStore:
         self.url = url
         self.ttl_s = ttl_s
         self.counts = CacheCounts()
-        self.description = _redacted(url)
+        self.description = redact(url)
         self.down: str | None = None
         self._on_warning = on_warning
         self._lock = threading.Lock()
@@ -532,11 +533,6 @@ class RedisStore:
             self._redis.close()
         except self._errors:
             pass
-
-
-def _redacted(url: str) -> str:
-    """A Redis URL without its password, for messages."""
-    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
 
 
 def _reason(exc: BaseException) -> str:

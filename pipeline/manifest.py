@@ -34,6 +34,7 @@ from typing import Any
 
 from . import safefiles
 from .cache import open_sqlite
+from .redact import redact
 
 SETTINGS_THAT_DO_NOT_CHANGE_THE_SOUND = (
     "workers", "retries", "retry_backoff_s", "retry_backoff_max_s", "breaker_failures",
@@ -249,8 +250,8 @@ class JobLog:
             "SET updated = excluded.updated, state = 'running', pid = excluded.pid, "
             "host = excluded.host, command = excluded.command, settings = excluded.settings, "
             "fingerprint = excluded.fingerprint",
-            (job, now, now, os.getpid(), platform.node(), json.dumps(sys.argv),
-             json.dumps(dict(settings), default=str), fingerprint))]
+            (job, now, now, os.getpid(), platform.node(), json.dumps(redact(sys.argv)),
+             json.dumps(redact(dict(settings)), default=str), fingerprint))]
         for position, (source, output) in enumerate(outputs):
             statements.append((
                 "INSERT INTO documents (job, position, source, output, state, updated) "
@@ -310,7 +311,7 @@ class JobLog:
             "UPDATE documents SET state = ?, error = ?, output_bytes = ?, "
             "output_mtime_ns = ?, chunks_total = COALESCE(?, chunks_total), "
             "audio_s = COALESCE(?, audio_s), updated = ? WHERE job = ? AND position = ?",
-            (state, error, size, mtime, total, audio_s, time.time(), job, position))])
+            (state, redact(error), size, mtime, total, audio_s, time.time(), job, position))])
 
     def book_written(self, job: str, output: str, chapters: list[dict],
                      audio_s: float) -> None:
@@ -373,8 +374,9 @@ class JobLog:
                     (job, doc["position"]))]
             documents.append(doc)
         book = self._read("SELECT output, chapters, audio_s FROM books WHERE job = ?", (job,))
-        return {**summary, "command": json.loads(command or "[]"),
-                "settings": json.loads(settings or "{}"), "documents": documents,
+        # redacted again on the way out: manifests written before voxline redacted them
+        return {**summary, "command": redact(json.loads(command or "[]")),
+                "settings": redact(json.loads(settings or "{}")), "documents": documents,
                 **({"book": {"output": book[0][0], "chapters": json.loads(book[0][1]),
                              "audio_s": book[0][2]}} if book else {})}
 

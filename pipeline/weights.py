@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .errors import BackendError, OutputError, UsageError
 from .hub import PARTIAL_DIR, Hub, HubConfig, HubFile, destination
+from .redact import redact
 
 RECORD = ".voxline-model.json"
 
@@ -234,7 +235,7 @@ def pull(spec: ModelSpec, folder: Path, hub_config: HubConfig, revision: str | N
                        if release.sha256.get(f.path) not in (None, _sha256_of(folder, f)))
     _write_record(folder, {
         "model": spec.name, "repo": spec.repo, "revision": revision,
-        "commit": snapshot.commit, "endpoint": hub_config.endpoint,
+        "commit": snapshot.commit, "endpoint": redact(hub_config.endpoint),
         "pulled_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "files": {f.path: {"size_bytes": f.size_bytes, "sha256": f.sha256,
                            "git_oid": f.git_oid} for f in files}})

@@ -73,3 +73,44 @@ def test_links_planted_at_temporary_names_are_never_followed(tmp_path, tone_env)
     assert "tts_req_total" in metrics.read_text()
     assert not (out / ".x.wav.999999999.part").is_symlink()
 
+
+def test_credentials_are_never_stored_printed_or_logged(tmp_path, tone_env):
+    source = tmp_path / "a.txt"
+    source.write_text(GOOD)
+    state, cache = tmp_path / "new" / "state", tmp_path / "new" / "cache"
+    config = tmp_path / "v.toml"
+    config.write_text('[backends.openai]\nurl = "http://reader:S3CRET-URL@127.0.0.1:9/"\n'
+                      'api_key = "sk-S3CRETKEYS3CRETKEY00"\n')
+    env = {**tone_env, "VOXLINE_STATE_DIR": str(state), "VOXLINE_CACHE_DIR": str(cache)}
+    secrets = (b"S3CRET-PW", b"S3CRET-URL", b"S3CRETKEY")
+    printed = b""
+    proc = run_cli("-v", "synth", str(source), "-o", str(tmp_path / "out"), "--backend", "tone",
+                   "--cache", "redis://:S3CRET-PW@127.0.0.1:1/0", "--config", str(config),
+                   "--json", env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"redis://:***@127.0.0.1:1/0" in proc.stderr + proc.stdout
+    printed += proc.stdout + proc.stderr
+    proc = run_cli("synth", str(source), "-o", str(tmp_path / "out2"), "--backend", "openai",
+                   "--config", str(config), "-q", env=env)
+    assert proc.returncode == 4 and b"reader:***@127.0.0.1" in proc.stdout + proc.stderr
+    printed += proc.stdout + proc.stderr
+    jobs = json.loads(run_cli("jobs", "--json", env=env).stdout)
+    for job in jobs:
+        for args in (("jobs", "show", job["id"]), ("jobs", "show", job["id"], "--json")):
+            shown = run_cli(*args, env=env)
+            assert shown.returncode == 0
+            printed += shown.stdout + shown.stderr
+    for args in (("backends", "--no-check", "--config", str(config)),
+                 ("backends", "--no-check", "--json", "--config", str(config))):
+        shown = run_cli(*args, env=env)
+        assert shown.returncode == 0, shown.stderr.decode()
+        printed += shown.stdout + shown.stderr
+    assert b"***" in printed
+    stored = b"".join(p.read_bytes() for p in state.rglob("*") if p.is_file())
+    for secret in secrets:
+        assert secret not in printed and secret not in stored, secret
+    # the state and cache folders and their databases are the user's alone
+    for folder in (state, cache):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    for database in (state / "jobs.sqlite3", cache / "index.sqlite3"):
+        assert stat.S_IMODE(database.stat().st_mode) == 0o600, database

@@ -79,6 +79,9 @@ def backends(as_json, check, config):
                 row["url"] = None
         row["health"] = health.get(name)
         rows.append(row)
+    from voxline.redact import redact
+
+    rows = redact(rows)  # a server URL or a health answer may carry a password or token
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -171,6 +174,9 @@ def doctor(as_json):
         for d in report.devices)
     # no GPU is information, not a failure: the default backends run on the CPU
     checks.append({"check": "gpu", "ok": True, "detail": detail, "gpu_available": report.available})
+    from voxline.redact import redact
+
+    checks = redact(checks)
 
     if as_json:
         click.echo(json.dumps(checks, ensure_ascii=False, indent=2))

@@ -43,9 +43,18 @@ def cli(verbose: int, strict_plugins: bool) -> None:
 
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        handler.addFilter(_redacting)
         root = logging.getLogger("voxline")
         root.addHandler(handler)
         root.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+
+
+def _redacting(record) -> bool:
+    """A log record with any credential in it masked (URLs with passwords, tokens)."""
+    from voxline.redact import redact
+
+    record.msg, record.args = redact(record.getMessage()), ()
+    return True
 
 
 cli.add_command(synth.synth)
@@ -114,7 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         code = 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence keeps a useful message
-        click.echo(f"voxline: internal error: {type(exc).__name__}: {exc} "
+        from voxline.redact import redact
+
+        click.echo(f"voxline: internal error: {type(exc).__name__}: {redact(str(exc))} "
                    "(please report this with the command you ran)", err=True)
         code = EXIT_INTERNAL
     sys.exit(code or 0)

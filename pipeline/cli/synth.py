@@ -76,14 +76,16 @@ def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, metr
     finally:
         if display is not None:
             pm.unregister(display)
+    from voxline.redact import redact
+
     # with -o -, standard output is the audio: the summary goes to standard error
-    data = report.to_dict()
+    data = redact(report.to_dict())
     if planned.book is not None:
         data["book"] = book
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2), err=streaming)
     else:
-        click.echo(summary(report), err=streaming)
+        click.echo(redact(summary(report)), err=streaming)
         if planned.book is not None:
             click.echo(book_summary(book))
     return max(report.exit_code, book.get("exit_code", 0)) if planned.book is not None \
