@@ -1,12 +1,17 @@
 """voxline's settings: one typed object, from TOML, then environment, then flags.
 
 Files: the path given by `--config` or `VOXLINE_CONFIG`, else `voxline.toml` in the current
-folder if there is one. See `samples/voxline.toml` for every key.
+folder if there is one; only that one file is read. A config file decides where text (and
+API keys) go, so one that another user owns or that group or others can write is refused
+unless `VOXLINE_TRUSTED_CONFIG` names it (git's rule for unsafe repositories). See
+`samples/voxline.toml` for every key.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -102,6 +107,7 @@ class Settings:
     verify_max_error: Mapping[str, float] = field(
         default_factory=lambda: dict(DEFAULT_VERIFY_MAX_ERROR))
     verify_threads: int = 0           # the recognizer's CPU threads; 0: half the cores
+    config_file: str | None = None    # the config file these settings were read from
 
     def backend_options(self, name: str) -> dict[str, Any]:
         return dict(self.backends.get(name, {}))
@@ -216,6 +222,36 @@ def config_path(explicit: str | None, env: Mapping[str, str]) -> Path | None:
     return local if local.is_file() else None
 
 
+def check_config_file(path: Path, env: Mapping[str, str]) -> None:
+    """Refuse a config file that someone other than the user could have written: owned by
+    another user (root excepted), writable by group or others, or in a folder others can
+    write without the sticky bit. `VOXLINE_TRUSTED_CONFIG` (paths separated by `:`, or `*`)
+    trusts such a file explicitly."""
+    try:
+        info = path.stat()
+        folder = path.resolve().parent.stat()
+    except OSError:
+        return  # reading it says what is wrong
+    problems = []
+    if info.st_uid not in (os.geteuid(), 0):
+        problems.append(f"belongs to another user (uid {info.st_uid})")
+    if info.st_mode & 0o022:
+        who = "others" if info.st_mode & 0o002 else "its group"
+        problems.append(f"can be written by {who} (mode {stat.S_IMODE(info.st_mode):04o})")
+    if folder.st_mode & 0o002 and not folder.st_mode & stat.S_ISVTX:
+        problems.append("is in a folder anyone can write to")
+    if not problems:
+        return
+    trusted = [t for t in env.get("VOXLINE_TRUSTED_CONFIG", "").split(":") if t]
+    if "*" in trusted or any(Path(t).expanduser().resolve() == path.resolve() for t in trusted):
+        return
+    raise UsageError(
+        f"config file {path} {' and '.join(problems)}: refused, since a config file decides "
+        "where your text and API keys are sent",
+        hint=f"if you trust it, set VOXLINE_TRUSTED_CONFIG={path.resolve()}; or make it "
+             "yours and not writable by others (chown, chmod go-w)")
+
+
 def load_settings(
     config: str | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -234,6 +270,10 @@ def load_settings(
 
     path = config_path(config, env)
     if path is not None:
+        check_config_file(path, env)
+        logging.getLogger("voxline.settings").info(
+            "config file %s%s", path, "" if config or env.get("VOXLINE_CONFIG")
+            else " (found in the current folder)")
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -292,7 +332,9 @@ def load_settings(
     if set(values.get("verify_max_error", {"*": 0})) != {"*"}:  # LANG=N refines the defaults
         values["verify_max_error"] = {**DEFAULT_VERIFY_MAX_ERROR, **values["verify_max_error"]}
     settings = replace(
-        Settings(routes=routes, backends=backends, max_chars_per_s=max_cps),
+        Settings(routes=routes, backends=backends, max_chars_per_s=max_cps,
+                 config_file=None if path is None else str(
+                     path if config or env.get("VOXLINE_CONFIG") else path.resolve())),
         **{_SYNTH_KEYS[k][0]: v for k, v in values.items()},
     )
     validate(settings)

@@ -114,3 +114,32 @@ def test_credentials_are_never_stored_printed_or_logged(tmp_path, tone_env):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     for database in (state / "jobs.sqlite3", cache / "index.sqlite3"):
         assert stat.S_IMODE(database.stat().st_mode) == 0o600, database
+
+
+def test_config_files_read_are_shown_and_unsafe_ones_refused(tmp_path, tone_env):
+    (tmp_path / "a.txt").write_text(GOOD)
+    local = tmp_path / "voxline.toml"  # routes all English text to someone else's server
+    local.write_text('[routes]\nen = "openai"\n[backends.openai]\nurl = "http://127.0.0.1:9"\n')
+    local.chmod(0o666)
+    args = ("a.txt", "-o", "out", "--backend", "tone")
+    proc, _ = synth(*args, env=tone_env, cwd=tmp_path)
+    assert proc.returncode == EXIT_USAGE
+    message = proc.stderr.decode()
+    assert "voxline.toml can be written by others (mode 0666): refused" in message
+    assert "VOXLINE_TRUSTED_CONFIG=" in message
+    if os.geteuid() == 0:  # another user's file (only root can make one here)
+        local.chmod(0o644)
+        os.chown(local, 65534, 65534)
+        proc, _ = synth(*args, env=tone_env, cwd=tmp_path)
+        assert proc.returncode == EXIT_USAGE
+        assert b"belongs to another user (uid 65534)" in proc.stderr
+    # trusted explicitly: read, and shown in the summary, --json and -v
+    env = {**tone_env, "VOXLINE_TRUSTED_CONFIG": str(local)}
+    local.write_text("[synth]\nworkers = 1\n")
+    proc, report = synth(*args, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert report["config"] == str(local)
+    proc = run_cli("-v", "synth", *args, "--force", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert f"config: {local}" in proc.stdout.decode()
+    assert "config file voxline.toml (found in the current folder)" in proc.stderr.decode()

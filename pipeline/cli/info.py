@@ -112,6 +112,7 @@ def backends(as_json, check, config):
                        + (f" · data: {terms['data']}" if terms["data"] else "")
                        + (" · NON-COMMERCIAL" if terms["non_commercial"] else ""))
     click.echo("routes: " + ", ".join(f"{k}→{v}" for k, v in sorted(settings.routes.items())))
+    click.echo(f"config: {settings.config_file or 'none (defaults and environment)'}")
     return 0
 
 
@@ -167,6 +168,8 @@ def doctor(as_json):
         checks.append({"check": f"backend {name}", "ok": health["ok"], "detail": detail,
                        "configured": health["configured"]})
 
+    checks.append({"check": "config", "ok": True,
+                   "detail": settings.config_file or "none (defaults and environment)"})
     report = gpu.sample()
     detail = report.reason if not report.available else "; ".join(
         f"#{d.index} {d.name} {d.memory_used_bytes / 2**30:.1f}/"

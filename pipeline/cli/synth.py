@@ -80,12 +80,15 @@ def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, metr
 
     # with -o -, standard output is the audio: the summary goes to standard error
     data = redact(report.to_dict())
+    data["config"] = settings.config_file  # every config file read is shown
     if planned.book is not None:
         data["book"] = book
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2), err=streaming)
     else:
         click.echo(redact(summary(report)), err=streaming)
+        if settings.config_file:
+            click.echo(f"config: {settings.config_file}", err=streaming)
         if planned.book is not None:
             click.echo(book_summary(book))
     return max(report.exit_code, book.get("exit_code", 0)) if planned.book is not None \
