@@ -269,6 +269,7 @@ def load_settings(
     max_cps = dict(DEFAULT_MAX_CHARS_PER_S)
 
     path = config_path(config, env)
+    origins: dict[str, str] = {}  # [synth] key → where its value came from, for messages
     if path is not None:
         check_config_file(path, env)
         logging.getLogger("voxline.settings").info(
@@ -277,7 +278,8 @@ def load_settings(
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise UsageError(f"config file {path} not found") from None
+            given = "" if config else " (from VOXLINE_CONFIG)" if env.get("VOXLINE_CONFIG") else ""
+            raise UsageError(f"config file {path} not found{given}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise UsageError(f"config file {path}: {exc}") from None
         unknown = set(data) - {"synth", "routes", "backends", "quality", "dialogue"}
@@ -301,6 +303,7 @@ def load_settings(
                     f"(known: {', '.join(sorted(_SYNTH_KEYS))})"
                 )
             values[key] = _coerce(key, value, _SYNTH_KEYS[key][1], str(path))
+            origins[key] = f"config file {path}: [synth] {key} = {value!r}"
         for lang, target in data.get("routes", {}).items():
             routes[lang] = _coerce(f"routes.{lang}", target, str, str(path))
         for lang, cps in data.get("quality", {}).get("max_chars_per_s", {}).items():
@@ -321,9 +324,11 @@ def load_settings(
     for env_key, key in _ENV_KEYS.items():
         if env.get(env_key):
             values[key] = _coerce(env_key, env[env_key], _SYNTH_KEYS[key][1], "environment")
+            origins[key] = f"environment variable {env_key}={env[env_key]!r}"
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = _coerce(key, value, _SYNTH_KEYS[key][1], "command line")
+            origins.pop(key, None)
 
     if values.get("dialect"):
         from .langdetect import canonical_language
@@ -331,14 +336,29 @@ def load_settings(
         values["dialect"] = canonical_language(values["dialect"])
     if set(values.get("verify_max_error", {"*": 0})) != {"*"}:  # LANG=N refines the defaults
         values["verify_max_error"] = {**DEFAULT_VERIFY_MAX_ERROR, **values["verify_max_error"]}
-    settings = replace(
-        Settings(routes=routes, backends=backends, max_chars_per_s=max_cps,
-                 config_file=None if path is None else str(
-                     path if config or env.get("VOXLINE_CONFIG") else path.resolve())),
-        **{_SYNTH_KEYS[k][0]: v for k, v in values.items()},
-    )
-    validate(settings)
+    base = Settings(routes=routes, backends=backends, max_chars_per_s=max_cps,
+                    config_file=None if path is None else str(
+                        path if config or env.get("VOXLINE_CONFIG") else path.resolve()))
+    settings = replace(base, **{_SYNTH_KEYS[k][0]: v for k, v in values.items()})
+    try:
+        validate(settings)
+    except UsageError as exc:
+        raise _blamed(exc, base, values, origins) from None
     return settings
+
+
+def _blamed(error: UsageError, base: Settings, values: Mapping[str, Any],
+            origins: Mapping[str, str]) -> UsageError:
+    """`error` naming the environment variable or config line behind it: the one value
+    without which the settings are valid."""
+    for key, origin in origins.items():
+        rest = {_SYNTH_KEYS[k][0]: v for k, v in values.items() if k != key}
+        try:
+            validate(replace(base, **rest))
+        except UsageError:
+            continue
+        return UsageError(f"{origin}: {error.message}", hint=error.hint)
+    return error
 
 
 def validate(settings: Settings) -> None:

@@ -9,6 +9,7 @@ with the chunk's own leading and trailing silence left out, and it shows the tex
 
 from __future__ import annotations
 
+import html
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,8 @@ def format_cue(number: int, cue: Cue, fmt: str) -> str:
     separator = "," if fmt == "srt" else "."
     times = f"{_timestamp(cue.start_s, separator)} --> {_timestamp(cue.end_s, separator)}"
     body = wrap(cue.text).replace("-->", "->")
+    if fmt == "vtt":  # `<` starts a tag and `&` an entity in WebVTT
+        body = body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     if fmt == "srt":
         return f"{number}\n{times}\n{body}\n\n"
     return f"{times}\n{body}\n\n"
@@ -137,6 +140,7 @@ class SubtitleWriter:
 def parse(text: str) -> list[Cue]:
     """Cues from SRT or WebVTT text (what players read back; used by the tests)."""
     cues = []
+    vtt = text.lstrip("\ufeff").startswith("WEBVTT")
     for block in text.replace("\r\n", "\n").split("\n\n"):
         lines = [line for line in block.strip().split("\n") if line]
         timing = next((i for i, line in enumerate(lines) if "-->" in line), None)
@@ -145,6 +149,8 @@ def parse(text: str) -> list[Cue]:
         start, _, end = lines[timing].partition("-->")
         text = ""
         for line in lines[timing + 1:]:  # wrapped lines joined back: no space inside CJK
+            if vtt:
+                line = html.unescape(line)
             text += (joiner(text, line) if text else "") + line
         cues.append(Cue(_seconds(start), _seconds(end), text))
     return cues

@@ -80,7 +80,7 @@ def test_credentials_are_never_stored_printed_or_logged(tmp_path, tone_env):
     state, cache = tmp_path / "new" / "state", tmp_path / "new" / "cache"
     config = tmp_path / "v.toml"
     config.write_text('[backends.openai]\nurl = "http://reader:S3CRET-URL@127.0.0.1:9/"\n'
-                      'api_key = "sk-S3CRETKEYS3CRETKEY00"\n')
+                      '[backends.chattts-v1]\nextra = { api_key = "sk-S3CRETKEYS3CRETKEY00" }\n')
     env = {**tone_env, "VOXLINE_STATE_DIR": str(state), "VOXLINE_CACHE_DIR": str(cache)}
     secrets = (b"S3CRET-PW", b"S3CRET-URL", b"S3CRETKEY")
     printed = b""
@@ -143,3 +143,100 @@ def test_config_files_read_are_shown_and_unsafe_ones_refused(tmp_path, tone_env)
     assert proc.returncode == 0, proc.stderr.decode()
     assert f"config: {local}" in proc.stdout.decode()
     assert "config file voxline.toml (found in the current folder)" in proc.stderr.decode()
+
+
+def test_file_names_are_shown_without_their_control_characters(tmp_path):
+    retitle = tmp_path / "news\x1b]0;pwned\x07\x1b[2J.txt"
+    retitle.write_text(GOOD)
+    binary = tmp_path / "clear\x1b[2J\u202eexe.txt"
+    binary.write_bytes(b"\x00\x01\x02" * 10)
+    proc = run_cli("synth", str(retitle), str(binary), "-o", str(tmp_path / "out"),
+                   "--backend", "espeak")
+    assert proc.returncode == 3
+    shown = proc.stdout + proc.stderr
+    assert b"\x1b]0;" not in shown and b"\x1b[2J" not in shown and b"\x07" not in shown
+    assert "\u202e".encode() not in shown
+    assert b"clear\\x1b[2J\\u202eexe.txt: binary file" in shown
+    proc = run_cli("synth", str(tmp_path / "gone\x1b[2J.txt"), "-o", str(tmp_path / "out"))
+    assert proc.returncode == EXIT_USAGE and b"gone\\x1b[2J.txt: no such file" in proc.stderr
+
+
+def test_inputs_that_used_to_get_unhelpful_messages(tmp_path):
+    out = tmp_path / "out"
+    broken = tmp_path / "broken.ssml"
+    broken.write_text('<speak>Hi <break time="1s">there</speak>')
+    bomless = tmp_path / "notepad.txt"  # UTF-16 saved without a byte-order mark
+    bomless.write_bytes("The council met on Tuesday.\n".encode("utf-16-le"))
+    proc, report = synth(str(broken), str(bomless), "-o", str(out), "--backend", "espeak")
+    assert proc.returncode == 3
+    docs = {Path(d["source"]).name: d for d in report["documents"]}
+    assert docs["broken.ssml"]["error"].startswith(f"{broken}: invalid SSML at line 1")
+    assert docs["notepad.txt"]["error"] is None and wav_info(out / "notepad.wav")[3] > 1
+    loop = tmp_path / "loop.txt"
+    loop.symlink_to(loop)
+    proc = run_cli("synth", str(loop), "-o", str(out))
+    assert proc.returncode == EXIT_USAGE and b"a symbolic link loop" in proc.stderr
+    (tmp_path / "a.txt").write_text(GOOD)
+    proc = run_cli("synth", str(tmp_path / "a.txt"), "-o", str(out / "a.xyz"))
+    assert proc.returncode == EXIT_USAGE
+    assert b"unknown output extension '.xyz'" in proc.stderr
+    assert not (out / "a.xyz").exists()
+
+
+def test_a_script_no_english_voice_reads_goes_to_a_voice_that_does(tmp_path):
+    arabic = tmp_path / "ar.txt"
+    arabic.write_text("مرحبا بالعالم. هذا اختبار.\n")
+    hebrew = tmp_path / "he.txt"
+    hebrew.write_text("שלום עולם.\n")
+    proc, report = synth(str(arabic), str(hebrew), "-o", str(tmp_path / "out"))
+    docs = {Path(d["source"]).name: d for d in report["documents"]}
+    assert docs["ar.txt"]["error"] is None and set(docs["ar.txt"]["backends"]) == {"espeak"}
+    assert proc.returncode == 4  # nothing installed speaks Hebrew: said, with the file
+    assert docs["he.txt"]["error"].startswith(f"{hebrew}: no installed backend speaks "
+                                              "language 'he'")
+
+
+def test_backend_options_and_environment_values_are_checked_by_name(tmp_path):
+    (tmp_path / "a.txt").write_text(GOOD)
+    args = ("synth", str(tmp_path / "a.txt"), "-o", str(tmp_path / "out"), "--backend",
+            "espeak")
+    config = tmp_path / "v.toml"
+    for table, message in (
+            ("rate_wmp = 200", b"[backends.espeak] rate_wmp: unknown option (did you mean "
+                               b"rate_wpm?)"),
+            ("pitch = 5000", b"[backends.espeak] pitch = 5000: must be between 0 and 100"),
+            ('rate_wpm = "fast"', b"[backends.espeak] rate_wpm = 'fast': must be a number")):
+        config.write_text(f"[backends.espeak]\n{table}\n")
+        for command in (args, ("backends", "--no-check")):
+            proc = run_cli(*command, "--config", str(config))
+            assert proc.returncode == EXIT_USAGE and message in proc.stderr, proc.stderr
+    for variable, value, message in (
+            ("VOXLINE_WORKERS", "0", b"VOXLINE_WORKERS='0': workers must be at least 1"),
+            ("VOXLINE_CACHE_MAX", "lots", b"VOXLINE_CACHE_MAX='lots': cannot read 'lots' as "
+                                          b"a size"),
+            ("VOXLINE_FORMAT", "wma", b"VOXLINE_FORMAT='wma': unknown format 'wma'")):
+        proc = run_cli(*args, env={variable: value})
+        assert proc.returncode == EXIT_USAGE and message in proc.stderr, proc.stderr
+
+
+def test_vtt_cues_escape_what_webvtt_reads_as_markup(tmp_path):
+    from voxline.subtitles import parse
+
+    source = tmp_path / "a.txt"
+    source.write_text("Costs <b>rose</b> & profits fell.\n")
+    proc, _ = synth(str(source), "-o", str(tmp_path / "a.wav"), "--backend", "espeak",
+                    "--subtitles", "vtt")
+    assert proc.returncode == 0, proc.stderr.decode()
+    vtt = (tmp_path / "a.vtt").read_text()
+    assert "Costs &lt;b&gt;rose&lt;/b&gt; &amp; profits fell." in vtt
+    assert [cue.text for cue in parse(vtt)] == ["Costs <b>rose</b> & profits fell."]
+
+
+def test_a_run_without_spaces_is_found_once_and_not_retried(tmp_path):
+    source = tmp_path / "blob.txt"
+    source.write_text("The report follows. " + "x" * 3000 + " That was all.\n")
+    proc, report = synth(str(source), "-o", str(tmp_path / "out"), "--backend", "espeak")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert report["retries"] == 0 and report["quality_warnings"] == []
+    warnings = report["documents"][0]["warnings"]
+    assert len(warnings) == 1 and "without spaces" in warnings[0]

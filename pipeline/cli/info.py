@@ -64,6 +64,7 @@ def backends(as_json, check, config):
 
     settings = load_settings(config)
     _, registry = _registry()
+    registry.check_options(settings.backends)
     registry.configure(settings.backends)
     names = sorted(registry.backends)
     health = _health_all(registry, settings, names) if check else {}
@@ -145,6 +146,7 @@ def doctor(as_json):
 
     settings = load_settings()
     _, registry = _registry()
+    registry.check_options(settings.backends)
     registry.configure(settings.backends)
     samples = {"en": "Testing one two three.", "zh": "你好，世界。", "yue": "你好。"}
     names = sorted(registry.backends)
