@@ -28,6 +28,7 @@ from .models import (  # noqa: E402
     Chunk,
     Document,
     Health,
+    Option,
     Prosody,
     Sentence,
     SynthesisRequest,
@@ -38,6 +39,7 @@ from .gpu import GpuAdmission, GpuReport, GpuSample  # noqa: E402
 from .gpu import sample as sample_gpus  # noqa: E402
 from .http import HttpBackend  # noqa: E402
 from .normalize import Normalizer  # noqa: E402
+from .safefiles import write_atomic  # noqa: E402
 from .verify import Recognizer, Transcript, error_rate  # noqa: E402
 from .weights import model_folder  # noqa: E402
 
@@ -58,6 +60,7 @@ __all__ = [
     "HttpBackend",
     "InputError",
     "Normalizer",
+    "Option",
     "OutputError",
     "PluginError",
     "Prosody",
@@ -74,4 +77,5 @@ __all__ = [
     "sample_gpus",
     "Voice",
     "VoxlineError",
+    "write_atomic",
 ]

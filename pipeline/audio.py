@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import safefiles
 from .errors import OutputError
 from .models import Audio
 
@@ -231,11 +232,18 @@ class Encoder:
         self.destination = destination
         self.sample_rate_hz = sample_rate_hz
         self.frames_written = 0
-        self.partial = destination.with_name(f".{destination.name}.{os.getpid()}.part")
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_partials(destination)
+            self._temporary = safefiles.TempFile(destination)
+        except OSError as exc:
+            raise OutputError(f"cannot write {destination}: {exc.strerror or exc}") from exc
+        self.partial = self._temporary.path
+        target, pass_fds = _ffmpeg_target(self._temporary)
         args = (
             ffmpeg.input("pipe:0", format="s16le", ar=sample_rate_hz, ac=1)
-            .output(str(self.partial), format=fmt.muxer, ar=sample_rate_hz, ac=1,
-                    **_codec_kwargs(fmt.codec_args))
+            .output(target, format=fmt.muxer, ar=sample_rate_hz, ac=1,
+                    **_codec_kwargs(fmt.codec_args), **_fd_kwargs(pass_fds))
             .global_args("-nostdin", "-loglevel", "error", "-y")
             .compile(cmd=ffmpeg_exe())
         )
@@ -243,16 +251,17 @@ class Encoder:
             extra_in, extra_out = _metadata_args(metadata)
             after = args.index("pipe:0") + 1
             args[after:after] = extra_in
-            at = args.index(str(self.partial))
+            at = args.index(target)
             args[at:at] = extra_out
         try:
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_partials(destination)
             self._proc = subprocess.Popen(
-                args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                pass_fds=pass_fds,
             )
         except OSError as exc:
+            self._temporary.discard()
             raise OutputError(f"cannot write {destination}: {exc.strerror or exc}") from exc
+        self._temporary.close()  # FFmpeg holds its own copy of the descriptor
         self._stderr = bytearray()
         self._stderr_reader = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr_reader.start()
@@ -291,12 +300,12 @@ class Encoder:
         code = self._proc.wait()
         self._stderr_reader.join()
         if code != 0:
-            self.partial.unlink(missing_ok=True)
+            self._temporary.discard()
             raise OutputError(f"cannot write {self.destination}: {self._error()}")
         try:
-            os.replace(self.partial, self.destination)
+            self._temporary.publish()
         except OSError as exc:
-            self.partial.unlink(missing_ok=True)
+            self._temporary.discard()
             raise OutputError(f"cannot write {self.destination}: {exc.strerror or exc}") from exc
         return self.destination
 
@@ -309,7 +318,20 @@ class Encoder:
         except OSError:
             pass
         self._proc.wait()
-        self.partial.unlink(missing_ok=True)
+        self._temporary.discard()
+
+
+def _ffmpeg_target(temporary: "safefiles.TempFile") -> tuple[str, tuple[int, ...]]:
+    """Where FFmpeg writes a temporary file voxline created: through its descriptor
+    (`-fd N fd:`) when this FFmpeg can, so FFmpeg never opens a name itself; else by path
+    (the file exists, created exclusively, and is checked again before it is published)."""
+    if safefiles.ffmpeg_writes_to_descriptors(ffmpeg_exe()):
+        return "fd:", (temporary.fd,)
+    return str(temporary.path), ()
+
+
+def _fd_kwargs(pass_fds: tuple[int, ...]) -> dict[str, str]:
+    return {"fd": str(pass_fds[0])} if pass_fds else {}
 
 
 def _write_error(destination: Path, exc: OSError) -> OutputError:
@@ -336,36 +358,32 @@ class WavWriter:
         self.destination = destination
         self.sample_rate_hz = sample_rate_hz
         self.frames_written = 0
-        self.partial = destination.with_name(f".{destination.name}.{os.getpid()}.part")
-        self._open(self.partial, wav_header(sample_rate_hz, 0))
+        self._temporary: safefiles.TempFile | None = None
+        self._open("part", wav_header(sample_rate_hz, 0))
+        self.partial = self._temporary.path
 
-    def _open(self, path: Path, header: bytes) -> None:
+    def _open(self, tag: str, header: bytes) -> None:
         try:
             self.destination.parent.mkdir(parents=True, exist_ok=True)
             remove_stale_partials(self.destination)
-            self._file = open(path, "wb", buffering=1 << 20)
+            self._temporary = safefiles.TempFile(self.destination, tag)
+            self._file = self._temporary.open("wb", buffering=1 << 20)
             self._file.write(header)
         except OSError as exc:
             self._discard()
             raise _write_error(self.destination, exc) from None
 
-    def _temporaries(self) -> tuple[Path, ...]:
-        return (self.partial, self._rf64_partial())
-
-    def _rf64_partial(self) -> Path:
-        return self.partial.with_suffix(".rf64.part")
+    def _temporaries(self) -> tuple["safefiles.TempFile | None", ...]:
+        return (self._temporary, getattr(self, "_rf64", None))
 
     def _rewrite_as_rf64(self, data_bytes: int) -> None:
-        """The finished partial file again with an RF64 header instead of its 44 bytes."""
-        staged = self._rf64_partial()
-        flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-                 | getattr(os, "O_CLOEXEC", 0))
-        with os.fdopen(os.open(staged, flags, 0o644), "wb") as out, \
-                open(self.partial, "rb") as source:
+        """The finished partial file again, behind an RF64 header instead of its 44 bytes,
+        in a second temporary file that then takes the first one's place."""
+        self._rf64 = safefiles.TempFile(self.destination, "rf64.part")
+        with self._rf64.open("wb") as out, open(self._temporary.path, "rb") as source:
             out.write(rf64_header(self.sample_rate_hz, data_bytes))
             source.seek(44)
             shutil.copyfileobj(source, out, 1 << 24)
-        os.replace(staged, self.partial)
 
     def _discard(self) -> None:
         handle = getattr(self, "_file", None)
@@ -374,8 +392,9 @@ class WavWriter:
                 handle.close()
             except OSError:
                 pass
-        for path in self._temporaries():
-            path.unlink(missing_ok=True)
+        for temporary in self._temporaries():
+            if temporary is not None:
+                temporary.discard()
 
     def write(self, pcm: np.ndarray) -> None:
         try:
@@ -391,11 +410,13 @@ class WavWriter:
             if data_bytes > WAV_MAX_DATA_BYTES:
                 self._file.close()
                 self._rewrite_as_rf64(data_bytes)
+                self._rf64.publish()
+                self._temporary.discard()
             else:
                 self._file.seek(0)
                 self._file.write(wav_header(self.sample_rate_hz, data_bytes))
                 self._file.close()
-            os.replace(self.partial, self.destination)
+                self._temporary.publish()
         except OSError as exc:
             self._discard()
             raise _write_error(self.destination, exc) from None
@@ -407,31 +428,8 @@ class WavWriter:
 
 def remove_stale_partials(destination: Path) -> int:
     """Remove temporary files that a killed voxline left for `destination` (their process is
-    gone); a running process's own files are left alone."""
-    removed = 0
-    for partial in destination.parent.glob(f".{glob_escape(destination.name)}.*.part"):
-        pid = partial.name[len(destination.name) + 2:].split(".")[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-            continue  # that process still runs
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue  # someone else's live process
-        try:
-            partial.unlink()
-            removed += 1
-        except OSError:
-            pass
-    return removed
-
-
-def glob_escape(name: str) -> str:
-    import glob
-
-    return glob.escape(name)
+    gone); a running process's own files are left alone, and a link is never followed."""
+    return safefiles.remove_stale(destination)
 
 
 def _codec_kwargs(codec_args: tuple[str, ...]) -> dict[str, str]:
@@ -618,24 +616,44 @@ class LoudnessEncoder(WavWriter):
         self.sample_rate_hz = sample_rate_hz
         self.target = target
         self.report: LoudnessReport | None = None
-        stem = destination.with_name(f".{destination.name}.{os.getpid()}")
-        self.staged = Path(f"{stem}.pcm.part")
-        self.trial = Path(f"{stem}.level.part")
-        self.partial = Path(f"{stem}.part")
         self.frames_written = 0
-        self._open(self.staged, b"")
+        self._temporary = self._trial = self._result = None
+        self._open("pcm.part", b"")
+        self.staged = self._temporary.path
+        try:
+            self._trial = safefiles.TempFile(destination, "level.part")
+            self._result = safefiles.TempFile(destination)
+        except OSError as exc:
+            self._discard()
+            raise _write_error(destination, exc) from None
+        self._trial.close()
+        self._result.close()
+        self.trial, self.partial = self._trial.path, self._result.path
 
-    def _temporaries(self) -> tuple[Path, ...]:
-        return (self.staged, self.trial, self.partial)
+    def _temporaries(self) -> tuple["safefiles.TempFile | None", ...]:
+        return (self._temporary, self._trial, self._result)
 
     def _ffmpeg(self, inputs: list[str], filters: str | None, codec: tuple[str, ...],
                 muxer: str, out: Path) -> None:
         extra_in, extra_out = _metadata_args(self.metadata if out == self.partial else None)
-        proc = subprocess.run(
-            [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *inputs,
-             *extra_in, *(["-af", filters] if filters else []), *extra_out,
-             "-ar", str(self.sample_rate_hz), "-ac", "1", *codec, "-f", muxer, str(out)],
-            capture_output=True, check=False)
+        temporary = self._result if out == self.partial else self._trial
+        # reopened for each run (FFmpeg truncates it), and only if it is still the file
+        # voxline created: FFmpeg is never handed a name another user could have replaced
+        if not temporary.is_ours():
+            raise OutputError(f"cannot write {self.destination}: {temporary.path} was "
+                              "replaced while voxline wrote it; refused")
+        fd = os.open(out, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            os.ftruncate(fd, 0)
+            use_fd = safefiles.ffmpeg_writes_to_descriptors(ffmpeg_exe())
+            target = ["-fd", str(fd), "fd:"] if use_fd else [str(out)]
+            proc = subprocess.run(
+                [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+                 *inputs, *extra_in, *(["-af", filters] if filters else []), *extra_out,
+                 "-ar", str(self.sample_rate_hz), "-ac", "1", *codec, "-f", muxer, *target],
+                capture_output=True, check=False, pass_fds=(fd,) if use_fd else ())
+        finally:
+            os.close(fd)
         if proc.returncode != 0:
             lines = [line for line in proc.stderr.decode(errors="replace").splitlines()
                      if line.strip()]
@@ -677,7 +695,7 @@ class LoudnessEncoder(WavWriter):
             return "linear"
         self._limited(raw, gain, measured["i"])
         if self.fmt.name == "wav":
-            os.replace(self.trial, self.partial)
+            self._final = self._trial  # already the WAV wanted
         else:
             self._ffmpeg(["-i", str(self.trial)], None, codec, muxer, self.partial)
         return "limited"
@@ -688,6 +706,7 @@ class LoudnessEncoder(WavWriter):
             measured = measure_loudness(self.staged, self.sample_rate_hz)
             raw = ["-f", "s16le", "-ar", str(self.sample_rate_hz), "-ac", "1",
                    "-i", str(self.staged)]
+            self._final = self._result
             if measured["i"] is None or measured["i"] <= -70.0:
                 mode = "skipped"  # silence: nothing to measure or to raise
                 self._ffmpeg(raw, None, self.fmt.codec_args, self.fmt.muxer, self.partial)
@@ -696,18 +715,18 @@ class LoudnessEncoder(WavWriter):
                 # a lossy codec adds its own error on top of the peaks it is given (MP3 at
                 # -16 LUFS: up to about 0.5 dB); the report gives the file's own true peak
                 mode = self._normalize(raw, measured)
-                after = measure_loudness(self.partial)
+                after = measure_loudness(self._final.path)
             self.report = LoudnessReport(measured["i"], measured["tp"], after["i"], after["tp"],
                                          mode)
-            os.replace(self.partial, self.destination)
+            self._final.publish()
         except OSError as exc:
             self.abort()
             raise _write_error(self.destination, exc) from None
         except OutputError:
             self.abort()
             raise
-        self.staged.unlink(missing_ok=True)
-        self.trial.unlink(missing_ok=True)
+        for temporary in self._temporaries():
+            temporary.discard()
         return self.destination
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
-from .models import Audio, Capabilities, Health, SynthesisRequest
+from .models import Audio, Capabilities, Health, Option, SynthesisRequest
 
 
 class BackendHost(Protocol):
@@ -44,6 +44,9 @@ class Backend:
     capabilities: ClassVar[Capabilities]
     # option keys that cannot change the sound (left out of the chunk cache key)
     cache_ignore: ClassVar[frozenset[str]] = frozenset()
+    # every key `[backends.NAME]` may hold, checked by the host before a job; None: the
+    # backend does not say, and its table is passed on unchecked
+    option_specs: ClassVar[tuple[Option, ...] | None] = None
 
     def __init__(self, options: Mapping[str, Any] | None = None, *, threads: int = 1):
         self.options = dict(options or {})

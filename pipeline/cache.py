@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from . import safefiles
 from .errors import OutputError, UsageError
+from .redact import redact
 
 DEFAULT_REDIS_TTL_S = 7 * 86400
 CACHE_FORMAT = 1  # bump when what is stored, or how the key is made, changes
@@ -159,7 +161,9 @@ def is_damaged(exc: BaseException) -> bool:
 def open_sqlite(path: Path, schema: str,
                 on_damaged: Callable[[Path, str], None] | None = None) -> sqlite3.Connection:
     """An SQLite database shared by threads and by several voxline processes: WAL mode,
-    autocommit (explicit transactions where needed), a 30 s wait for locks.
+    autocommit (explicit transactions where needed), a 30 s wait for locks. A new database
+    is private to the user (0600; SQLite gives its WAL and shared-memory files the same
+    mode), and it is never opened through a link.
 
     With `on_damaged`, the database is checked (`PRAGMA quick_check`) and a damaged one
     (garbage, truncated) is moved aside as `NAME.damaged-TIME` and a new one started, the
@@ -188,6 +192,7 @@ def open_sqlite(path: Path, schema: str,
 
 
 def _open_sqlite(path: Path, schema: str, *, check: bool) -> sqlite3.Connection:
+    safefiles.private_file(path)
     db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
     # switching a new database to WAL takes it exclusively and does not wait on the busy
     # timeout: two processes opening the same new cache at once can see "database is
@@ -245,7 +250,8 @@ class LocalStore:
         self.repaired: Path | None = None  # where a damaged index was moved aside
         self._on_warning = on_warning
         try:
-            (self.root / "audio").mkdir(parents=True, exist_ok=True)
+            safefiles.private_dir(self.root)
+            (self.root / "audio").mkdir(exist_ok=True)
             self._db = open_sqlite(self.root / "index.sqlite3", _SCHEMA, self._damaged)
         except (OSError, sqlite3.Error) as exc:
             raise UsageError(f"cache folder {self.root} is not usable: {exc}",
@@ -281,8 +287,8 @@ class LocalStore:
         cutoff = time.time() - older_than_s
         for tmp in (self.root / "audio").glob("*/*.tmp*"):
             try:
-                if tmp.stat().st_mtime < cutoff:
-                    tmp.unlink()
+                if tmp.lstat().st_mtime < cutoff:
+                    tmp.unlink()  # a link is removed as a name, never followed
                     removed += 1
             except OSError:
                 pass
@@ -331,10 +337,12 @@ class LocalStore:
 
     def put(self, key: str, pcm: bytes, meta: Mapping[str, Any]) -> None:
         target = self.path(key)
-        tmp = target.with_name(f"{target.name}.tmp{os.getpid()}.{threading.get_ident()}")
+        tmp = None
         try:
             target.parent.mkdir(exist_ok=True)
-            with open(tmp, "wb") as handle:
+            fd, tmp = safefiles.create_exclusive(target.parent, f"{target.name}.tmp",
+                                                 mode=safefiles.PRIVATE_FILE)
+            with os.fdopen(fd, "wb") as handle:
                 handle.write(pcm)
             os.replace(tmp, target)
             now = time.time()
@@ -352,7 +360,8 @@ class LocalStore:
             # a full disk or a locked index costs only the cache, never the job
             self.counts.add(errors=1)
             try:
-                tmp.unlink()
+                if tmp is not None:
+                    tmp.unlink()
             except OSError:
                 pass
 
@@ -516,7 +525,7 @@ class RedisStore:
         self.url = url
         self.ttl_s = ttl_s
         self.counts = CacheCounts()
-        self.description = _redacted(url)
+        self.description = redact(url)
         self.down: str | None = None
         self._on_warning = on_warning
         self._lock = threading.Lock()
@@ -661,11 +670,6 @@ class RedisStore:
             self._redis.close()
         except self._errors:
             pass
-
-
-def _redacted(url: str) -> str:
-    """A Redis URL without its password, for messages."""
-    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
 
 
 def _reason(exc: BaseException) -> str:

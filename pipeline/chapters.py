@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import audio as audio_mod
+from . import safefiles
 from . import subtitles as subtitles_mod
 from .errors import InputError, OutputError, UsageError
 from .textio import TextInput
@@ -99,11 +100,12 @@ def plan_book(inputs: list[tuple[Path | str, Path | None]], output: Path) -> Boo
     width = max(3, len(str(len(pieces))))
     chapters = []
     try:
-        work.mkdir(parents=True, exist_ok=True)
+        # private, and never a link planted at its (predictable) name
+        safefiles.private_dir(work)
         for number, (title, label, text, is_ssml) in enumerate(pieces, 1):
             path = work / f"{number:0{width}d}{'.ssml' if is_ssml else '.txt'}"
             if not path.is_file() or path.read_text(encoding="utf-8") != text:
-                path.write_text(text, encoding="utf-8")
+                safefiles.write_atomic(path, text)
             chapters.append(Chapter(title, label, path, path.with_suffix(".wav")))
     except OSError as exc:
         raise OutputError(f"cannot write {work}: {exc.strerror or exc}") from None
@@ -141,8 +143,7 @@ def assemble(book: Book, fmt: audio_mod.OutputFormat, sample_rate_hz: int, pause
                          "start_s": round(position / sample_rate_hz, 3),
                          "end_s": round((position + frames) / sample_rate_hz, 3)})
         position += frames + gap.size
-    meta = book.work / "metadata.txt"
-    meta.write_text(metadata(book), encoding="utf-8")
+    meta = safefiles.write_atomic(book.work / "metadata.txt", metadata(book))
     encoder = audio_mod.open_encoder(book.output, fmt, sample_rate_hz, loudness,
                                      metadata=meta)
     try:

@@ -23,6 +23,10 @@ class VoxlineError(Exception):
     exit_code = EXIT_INTERNAL
 
     def __init__(self, message: str, *, hint: str | None = None):
+        from .redact import redact
+
+        # a message is printed, stored in the manifest and logged: never with a credential
+        message, hint = redact(message), redact(hint)
         super().__init__(message)
         self.message = message
         self.hint = hint

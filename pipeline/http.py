@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from .backend import Backend
 from .errors import BackendError
-from .models import Audio, Capabilities
+from .models import Audio, Capabilities, Option
 
 log = logging.getLogger("voxline.http")
 
@@ -40,6 +40,15 @@ class HttpBackend(Backend):
     bearer token).
     """
 
+    # the options every server backend takes: a subclass's `option_specs` adds its own to
+    # these (`option_specs = HttpBackend.http_options + (...)`)
+    http_options: ClassVar[tuple[Option, ...]] = (
+        Option("url", str, None, "the server's base URL"),
+        Option("connect_timeout", float, 5.0, "seconds", 0.1, 600),
+        Option("read_timeout", float, 120.0, "seconds", 0.1, 3600),
+        Option("concurrency", int, DEFAULT_CONCURRENCY, "requests in flight at once", 1, 256),
+        Option("api_key_env", str, None, "the environment variable holding a bearer token"),
+    )
     url_env: ClassVar[str | None] = None
     default_url: ClassVar[str | None] = None
     default_read_timeout_s: ClassVar[float] = 120.0

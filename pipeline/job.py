@@ -707,6 +707,9 @@ class Pipeline:
 
     def _finish_text(self, doc: _DocState) -> None:
         self._merge_times(doc)
+        for message in list(doc.prepared.warnings):  # a large input's, found as it streamed
+            if message not in doc.result.warnings:
+                self._warn(doc.prepared.document, doc.result, message)
         removed = doc.prepared.reader.removed_controls if doc.prepared.reader else 0
         if removed:
             self._warn(doc.prepared.document, doc.result,

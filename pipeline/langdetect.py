@@ -16,6 +16,20 @@ _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+# scripts of one language each (or one voice per script in eSpeak NG): text in them goes to a
+# backend that lists that language, never to the English voice
+_SCRIPTS = (
+    ("ar", re.compile(r"[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")),
+    ("he", re.compile(r"[\u0590-\u05ff\ufb1d-\ufb4f]")),
+    ("el", re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]")),
+    ("hi", re.compile(r"[\u0900-\u097f]")),
+    ("bn", re.compile(r"[\u0980-\u09ff]")),
+    ("ta", re.compile(r"[\u0b80-\u0bff]")),
+    ("th", re.compile(r"[\u0e00-\u0e7f]")),
+    ("ka", re.compile(r"[\u10a0-\u10ff]")),
+    ("hy", re.compile(r"[\u0530-\u058f]")),
+    ("am", re.compile(r"[\u1200-\u137f]")),
+)
 # characters of written Cantonese that standard written Chinese does not use
 _CANTONESE = re.compile(r"[嘅咗唔喺佢哋冇嘢啲乜噉嚟睇咩嗰嘥攰冚揾搵咁啱瞓]")
 
@@ -46,6 +60,9 @@ def detect(text: str, default: str | None = None) -> str | None:
         return "ko"
     if _CYRILLIC.search(text):
         return "ru"
+    for language, script in _SCRIPTS:
+        if script.search(text):
+            return language
     if _LATIN.search(text):
         return "en"
     return default

@@ -32,12 +32,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from . import safefiles
 from .cache import open_sqlite
 from .errors import JobBusy
+from .redact import redact
 
 SETTINGS_THAT_DO_NOT_CHANGE_THE_SOUND = (
     "workers", "retries", "retry_backoff_s", "retry_backoff_max_s", "breaker_failures",
-    "breaker_cooldown_s", "cache", "cache_max", "cache_ttl", "verify_threads",
+    "breaker_cooldown_s", "cache", "cache_max", "cache_ttl", "verify_threads", "config_file",
 )
 
 _SCHEMA = """
@@ -260,7 +262,7 @@ class JobLog:
         self.broken: str | None = None
         self.repaired: Path | None = None  # where a damaged database was moved aside
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            safefiles.private_dir(self.folder)
             self._db = open_sqlite(self.folder / "jobs.sqlite3", _SCHEMA, self._damaged)
             _add_columns(self._db)
         except (OSError, sqlite3.Error) as exc:
@@ -336,8 +338,8 @@ class JobLog:
             "SET updated = excluded.updated, state = 'running', pid = excluded.pid, "
             "host = excluded.host, command = excluded.command, settings = excluded.settings, "
             "fingerprint = excluded.fingerprint",
-            (job, now, now, os.getpid(), platform.node(), json.dumps(sys.argv),
-             json.dumps(dict(settings), default=str), fingerprint))]
+            (job, now, now, os.getpid(), platform.node(), json.dumps(redact(sys.argv)),
+             json.dumps(redact(dict(settings)), default=str), fingerprint))]
         for position, (source, output) in enumerate(outputs):
             statements.append((
                 "INSERT INTO documents (job, position, source, output, state, updated) "
@@ -397,7 +399,7 @@ class JobLog:
             "UPDATE documents SET state = ?, error = ?, output_bytes = ?, "
             "output_mtime_ns = ?, chunks_total = COALESCE(?, chunks_total), "
             "audio_s = COALESCE(?, audio_s), updated = ? WHERE job = ? AND position = ?",
-            (state, error, size, mtime, total, audio_s, time.time(), job, position))])
+            (state, redact(error), size, mtime, total, audio_s, time.time(), job, position))])
 
     def book_written(self, job: str, output: str, chapters: list[dict],
                      audio_s: float) -> None:
@@ -460,8 +462,9 @@ class JobLog:
                     (job, doc["position"]))]
             documents.append(doc)
         book = self._read("SELECT output, chapters, audio_s FROM books WHERE job = ?", (job,))
-        return {**summary, "command": json.loads(command or "[]"),
-                "settings": json.loads(settings or "{}"), "documents": documents,
+        # redacted again on the way out: manifests written before voxline redacted them
+        return {**summary, "command": redact(json.loads(command or "[]")),
+                "settings": redact(json.loads(settings or "{}")), "documents": documents,
                 **({"book": {"output": book[0][0], "chapters": json.loads(book[0][1]),
                              "audio_s": book[0][2]}} if book else {})}
 

@@ -172,11 +172,14 @@ class JobMetrics:
 
     def write_textfile(self, path: Path) -> None:
         """Write every metric for node_exporter's textfile collector (atomically: a
-        temporary file renamed into place, as the collector requires)."""
-        from prometheus_client import write_to_textfile
+        temporary file renamed into place, as the collector requires; created exclusively,
+        never through a link)."""
+        from prometheus_client import generate_latest
+
+        from .safefiles import write_atomic
 
         try:
-            write_to_textfile(str(path), self.registry)
+            write_atomic(Path(path), generate_latest(self.registry))
         except OSError as exc:
             raise OutputError(f"{path}: metrics could not be written: "
                               f"{exc.strerror or exc}") from exc

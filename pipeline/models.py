@@ -49,6 +49,47 @@ class Terms:
 
 
 @dataclass(frozen=True)
+class Option:
+    """One key a backend takes in its `[backends.NAME]` table: its name, its type (`str`,
+    `int`, `float`, `bool`, `list`, `dict`), its default, a line of help, and for numbers the
+    allowed range (`minimum`/`maximum`, inclusive). The host checks every configured key
+    against these before a job starts, so a typo or a value out of range is an error that
+    names the key, not an option silently ignored."""
+
+    name: str
+    type: type
+    default: Any = None
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with `value` for this option, or None."""
+        kind = self.type
+        if kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind is list:
+            ok = isinstance(value, (list, tuple))
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            names = {str: "a string", int: "a whole number", float: "a number",
+                     bool: "true or false", list: "a list", dict: "a table"}
+            return f"must be {names.get(kind, kind.__name__)}"
+        if kind in (int, float) and (
+                (self.minimum is not None and value < self.minimum)
+                or (self.maximum is not None and value > self.maximum)):
+            if self.minimum is not None and self.maximum is not None:
+                return f"must be between {self.minimum:g} and {self.maximum:g}"
+            if self.minimum is not None:
+                return f"must be at least {self.minimum:g}"
+            return f"must be at most {self.maximum:g}"
+        return None
+
+
+@dataclass(frozen=True)
 class Voice:
     """A voice a backend offers: its name as the backend knows it and the language it speaks.
     `terms`: this voice's licence and data terms, when they differ from the backend's."""

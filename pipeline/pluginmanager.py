@@ -144,6 +144,34 @@ class Registry:
             self._caps[name] = caps
         return self._caps[name]
 
+    def check_options(self, tables: Mapping[str, Mapping[str, Any]]) -> None:
+        """Every key and value of each `[backends.NAME]` table against the options that
+        backend declares (`Backend.option_specs`); a `UsageError` naming the key, the value
+        and what is allowed. Tables of backends that are not installed, or that declare
+        nothing, are not checked."""
+        import difflib
+
+        from .errors import UsageError
+
+        for name, table in tables.items():
+            cls = self.backends.get(name)
+            specs = getattr(cls, "option_specs", None)
+            if specs is None:
+                continue
+            known = {spec.name: spec for spec in specs}
+            for key, value in table.items():
+                spec = known.get(key)
+                if spec is None:
+                    close = difflib.get_close_matches(key, known, n=1)
+                    raise UsageError(
+                        f"[backends.{name}] {key}: unknown option"
+                        + (f" (did you mean {close[0]}?)" if close else ""),
+                        hint=f"{name} takes: {', '.join(sorted(known)) or 'no options'}")
+                problem = spec.problem(value)
+                if problem:
+                    raise UsageError(f"[backends.{name}] {key} = {value!r}: {problem}"
+                                     + (f" ({spec.help})" if spec.help else ""))
+
     def speaks(self, name: str, language: str) -> bool:
         return language in self.capabilities(name).languages
 

@@ -88,13 +88,14 @@ def prepare_input(reader: TextInput, settings: Settings, registry: Registry,
     stage_s = {"read": read_s}
     result = PreparedInput(document, iter(()), None, 0.0, [], stage_s, reader)
     result.chunks = _stream(document, first, following, blocks, settings, registry,
-                            normalizers, clock, stage_s)
+                            normalizers, clock, stage_s, result.warnings)
     return result
 
 
 def _stream(document: Document, first: str, following: str, blocks: Iterator[str],
             settings: Settings, registry: Registry, normalizers: NormalizerSet,
-            clock: Callable[[], float], stage_s: dict[str, float]) -> Iterator[Chunk]:
+            clock: Callable[[], float], stage_s: dict[str, float],
+            warnings: list[str]) -> Iterator[Chunk]:
     """The chunks of a plain-text input given in blocks: each block prepared on its own,
     chunk numbers and spans continued from the block before, the pause between blocks what
     the text says (a paragraph break, or a line break)."""
@@ -107,6 +108,7 @@ def _stream(document: Document, first: str, following: str, blocks: Iterator[str
             prepared = prepare(replace(document, text=block, language=language), settings,
                                registry, normalizers, clock)
             chunks = prepared.chunks
+            warnings.extend(w for w in prepared.warnings if w not in warnings)
             for stage, seconds in prepared.stage_s.items():
                 stage_s[stage] = stage_s.get(stage, 0.0) + seconds
         except InputError:
@@ -279,7 +281,10 @@ def prepare(document: Document, settings: Settings, registry: Registry,
 
     started = clock()
     if document.is_ssml:
-        cleaned = ssml.clean_ssml(document.text)
+        try:
+            cleaned = ssml.clean_ssml(document.text)
+        except InputError as exc:  # say which file
+            raise InputError(f"{document.source}: {exc.message}", hint=exc.hint) from None
     elif settings.speakers:  # a dialogue script: a voice per speaker label
         cleaned = ssml.clean_dialogue(document.text, settings.speakers, settings.turn_pause_s)
     else:
@@ -359,7 +364,8 @@ def prepare(document: Document, settings: Settings, registry: Registry,
                                  settings.paragraph_pause_s, settings.first_chunk_chars,
                                  merge=not settings.subtitles)
     stage_s["segment"] += clock() - started
-    warnings = list(cleaned.warnings) + list(dict.fromkeys(notes))
+    run_on = segment.run_on_warning(document.text)
+    warnings = list(cleaned.warnings) + list(dict.fromkeys(notes)) + ([run_on] if run_on else [])
     return Prepared(document, chunks, leading_pause, warnings, stage_s)
 
 

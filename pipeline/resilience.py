@@ -104,7 +104,9 @@ class QualityGuard:
     min_chars: int = 4  # below this, durations say too little
 
     def minimum_s(self, text: str, language: str, rate: float = 1.0) -> float:
-        chars = speakable_chars(text)
+        from .segment import RUN_ON
+
+        chars = speakable_chars(RUN_ON.sub(" ", text))  # runs without spaces are not words
         if not self.enabled or chars < self.min_chars:
             return 0.0
         cps = self.max_chars_per_s.get(language, self.max_chars_per_s.get("*", 40.0))

@@ -145,6 +145,23 @@ def split_cues(text: str, span: tuple[int, int], cue_chars: int) -> list[tuple[s
     return out
 
 
+# a run this long without spaces (outside CJK text, which has none) is not a word: a hash, a
+# URL, a blob pasted into the text. It is cut into pieces like any over-long sentence and
+# read as written; how long a voice takes over it says nothing about swallowed words
+RUN_ON = re.compile(r"[^\s\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]{64,}")
+
+
+def run_on_warning(text: str) -> str | None:
+    """The one warning for the runs without spaces in `text`, if it has any; the same
+    words for every block of a large input, so it is given once."""
+    match = RUN_ON.search(text)
+    if match is None:
+        return None
+    return (f"text without spaces (\"{match.group()[:16]}…\", 64 or more characters in a "
+            "row) is not words: it is read in pieces as it is written, without the "
+            "audio-length check")
+
+
 def has_cjk(text: str) -> bool:
     return bool(_CJK.search(text))
 

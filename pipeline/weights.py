@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .errors import BackendError, OutputError, UsageError
 from .hub import PARTIAL_DIR, Hub, HubConfig, HubFile, destination
+from .redact import redact
 
 RECORD = ".voxline-model.json"
 
@@ -234,7 +235,7 @@ def pull(spec: ModelSpec, folder: Path, hub_config: HubConfig, revision: str | N
                        if release.sha256.get(f.path) not in (None, _sha256_of(folder, f)))
     _write_record(folder, {
         "model": spec.name, "repo": spec.repo, "revision": revision,
-        "commit": snapshot.commit, "endpoint": hub_config.endpoint,
+        "commit": snapshot.commit, "endpoint": redact(hub_config.endpoint),
         "pulled_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "files": {f.path: {"size_bytes": f.size_bytes, "sha256": f.sha256,
                            "git_oid": f.git_oid} for f in files}})
@@ -284,16 +285,11 @@ def _sha256_of(folder: Path, file: HubFile) -> str:
 
 def _write_record(folder: Path, record: dict) -> None:
     """The pull's record, written to a new file created exclusively, then renamed."""
-    temporary = folder / f"{RECORD}.{os.getpid()}.tmp"
+    from .safefiles import write_atomic
+
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                     | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(record, out, indent=2)
-            out.write("\n")
-        os.replace(temporary, folder / RECORD)
+        write_atomic(folder / RECORD, json.dumps(record, indent=2) + "\n")
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise OutputError(f"cannot write {folder / RECORD}: {exc.strerror or exc}") from None
 
 

@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import voxline
-from voxline import Audio, Backend, BackendError, Capabilities, SynthesisRequest, Terms, Voice
+from voxline import (Audio, Backend, BackendError, Capabilities, Option, SynthesisRequest, Terms,
+                     Voice, write_atomic)
 
 SAMPLE_RATE = 24000
 SAMPLES_PER_TOKEN = 512  # one audio token: two mel frames of 256 samples at 24 kHz
@@ -210,7 +211,7 @@ def resolve_speaker(spec: str, sample, decode) -> tuple[str, str | None]:
             embedding = sample(None)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(embedding + "\n", encoding="utf-8")
+                write_atomic(path, embedding + "\n")
             except OSError as exc:
                 raise BackendError(f"chattts-local: cannot save the new speaker to {path}: "
                                    f"{exc.strerror or exc}") from None
@@ -319,6 +320,21 @@ class ChatTTSLocal(Backend):
         inline_breaks_s=BREAK_TOKEN_MAX_S,
         terms=Terms("ChatTTS code AGPL-3.0+, weights CC BY-NC 4.0",
                     "2Noise's released weights: non-commercial use only", non_commercial=True),
+    )
+    option_specs = (
+        Option("model_dir", str, None, "the folder holding ChatTTS's asset/"),
+        Option("speaker", str, DEFAULT_SPEAKER, "seed:N, file:PATH, an embedding, random:PATH"),
+        Option("seed", int, 42, "the sampling seed"),
+        Option("device", str, "auto", "auto, cpu, cuda, cuda:N"),
+        Option("gpu_memory_threshold", float, 0.6, "new work waits above this share", 0, 1),
+        Option("temperature", float, 0.3, "sampling temperature", 0, 5),
+        Option("top_p", float, 0.7, "nucleus sampling", 0, 1),
+        Option("top_k", int, 20, "top-k sampling", 1, 1000),
+        Option("check_hashes", bool, True, "check the weights' hashes when loading"),
+        Option("max_new_token", int, 2048, "audio tokens per chunk", 1, 100000),
+        Option("compile", bool, False, "torch.compile the model"),
+        Option("budget_chars", int, 120, "characters per chunk", 1, 10000),
+        Option("split_on_truncation", bool, True, "redo a truncated chunk in halves"),
     )
     # where the model runs and how it is checked do not change the sound
     cache_ignore = frozenset({"model_dir", "device", "gpu_memory_threshold", "check_hashes",

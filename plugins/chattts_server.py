@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
 import voxline
-from voxline import Capabilities, Health, Router, SynthesisRequest, Terms, Voice
+from voxline import Capabilities, Health, Option, Router, SynthesisRequest, Terms, Voice
 from voxline import BackendError
 from voxline import HttpBackend
 
@@ -70,6 +70,19 @@ class ChatTTSServer(HttpBackend):
     options of `voxline.http.HttpBackend`."""
 
     defaults: ClassVar[dict[str, Any]] = {}
+    option_specs = HttpBackend.http_options + (
+        Option("ssml", bool, False, "the server accepts SSML <prosody>"),
+        Option("sample_rate", int, 24000, "Hz expected (each answer's own format counts)",
+               4000, 192000),
+        Option("emotion_switch", bool, False, "the server takes an emotion"),
+        Option("emotion", str, None, "sent as emotion when emotion_switch is on"),
+        Option("voices", list, None, "names, or {name, language} tables"),
+        Option("languages", list, None, "language codes it speaks"),
+        Option("budget_chars", int, 150, "characters per request", 1, 10000),
+        Option("gpu_threshold", float, 0.9, "healthy below this gpu_mem_percent", 0, 1),
+        Option("health_timeout", float, 5.0, "seconds", 0.1, 600),
+        Option("extra", dict, None, "merged into every request body"),
+    )
 
     @classmethod
     def configured_capabilities(cls, options: Mapping[str, Any],
@@ -181,6 +194,14 @@ class ChatTTSRouter(Router):
             network=True,
             terms=SERVER_TERMS,
         )
+
+    option_specs = (
+        Option("primary", str, "chattts-v2", "the backend used while healthy"),
+        Option("secondary", str, "chattts-v1", "the backend used otherwise"),
+        Option("gpu_threshold", float, 0.9, "use the primary below this gpu_mem_percent",
+               0, 1),
+        Option("check_interval", float, 30.0, "seconds between health checks", 0, 86400),
+    )
 
     def __init__(self, options=None, *, threads: int = 1):
         super().__init__(options, threads=threads)

@@ -12,7 +12,8 @@ import ctypes
 import threading
 
 import voxline
-from voxline import Audio, Backend, BackendError, Capabilities, Health, SynthesisRequest, Terms, Voice
+from voxline import (Audio, Backend, BackendError, Capabilities, Health, Option, SynthesisRequest,
+                     Terms, Voice)
 
 # voxline language code → eSpeak NG voice
 VOICES = {
@@ -105,6 +106,10 @@ class EspeakBackend(Backend):
         # samples different depending on what was spoken before it
         deterministic=False,
         terms=Terms("GPL-3.0 (eSpeak NG, rule-based: no training data)"),
+    )
+    option_specs = (
+        Option("rate_wpm", float, _DEFAULT_RATE_WPM, "words per minute", 80, 450),
+        Option("pitch", float, _DEFAULT_PITCH, "0 low to 100 high", 0, 100),
     )
 
     def synthesize(self, request: SynthesisRequest) -> Audio:

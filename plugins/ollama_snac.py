@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import voxline
-from voxline import Audio, Capabilities, Health, HttpBackend, SynthesisRequest, Terms, Voice
+from voxline import (Audio, Capabilities, Health, HttpBackend, Option, SynthesisRequest, Terms,
+                     Voice)
 from voxline import BackendError
 
 ORPHEUS_VOICES = ("tara", "leah", "jess", "leo", "dan", "mia", "zac", "zoe")
@@ -124,6 +125,18 @@ class OllamaSpeech(HttpBackend):
     default_url = "http://127.0.0.1:11434"
     capabilities = _capabilities({})
     capabilities_for = staticmethod(_capabilities)
+    option_specs = HttpBackend.http_options + (
+        Option("model", str, "orpheus", "the Ollama model"),
+        Option("snac_path", str, None, "folder of the SNAC 24 kHz decoder weights"),
+        Option("temperature", float, 0.6, "sampling temperature", 0, 5),
+        Option("top_p", float, 0.9, "nucleus sampling", 0, 1),
+        Option("repeat_penalty", float, 1.1, "", 0, 5),
+        Option("max_tokens", int, 8192, "audio tokens per request", 1, 1_000_000),
+        Option("parallel", int, 1, "the server's OLLAMA_NUM_PARALLEL", 1, 256),
+        Option("languages", list, ["en"], "language codes it speaks"),
+        Option("voices", list, None, "voice names"),
+        Option("budget_chars", int, 300, "characters per request", 1, 100000),
+    )
 
     def __init__(self, options=None, *, threads: int = 1):
         super().__init__(options, threads=threads)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import voxline
-from voxline import Capabilities, Health, HttpBackend, SynthesisRequest, Terms, Voice
+from voxline import Capabilities, Health, HttpBackend, Option, SynthesisRequest, Terms, Voice
 from voxline import BackendError
 
 
@@ -37,6 +37,14 @@ class OpenAISpeech(HttpBackend):
     url_env = "OPENAI_BASE_URL"
     capabilities = _capabilities({})
     capabilities_for = staticmethod(_capabilities)
+    option_specs = HttpBackend.http_options + (
+        Option("model", str, "tts-1", "the model name sent"),
+        Option("response_format", str, "wav", "anything FFmpeg reads"),
+        Option("voices", list, ["alloy"], "voice names"),
+        Option("languages", list, ["en", "zh"], "language codes it speaks"),
+        Option("sample_rate", int, 24000, "Hz expected", 4000, 192000),
+        Option("budget_chars", int, 1000, "characters per request", 1, 100000),
+    )
 
     def __init__(self, options=None, *, threads: int = 1):
         options = {"api_key_env": "OPENAI_API_KEY", **dict(options or {})}

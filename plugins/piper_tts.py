@@ -12,7 +12,8 @@ import threading
 from pathlib import Path
 
 import voxline
-from voxline import Audio, Backend, BackendError, Capabilities, SynthesisRequest, Terms, Voice
+from voxline import (Audio, Backend, BackendError, Capabilities, Option, SynthesisRequest, Terms,
+                     Voice)
 
 DEFAULT_VOICE = "en_US-joe-medium"
 
@@ -41,6 +42,13 @@ class PiperBackend(Backend):
         terms=Terms("MIT (voice package), GPL-3.0 (Piper)",
                     "joe dataset CC0; fine-tuned from Piper's lessac voice, trained on the "
                     "Blizzard 2011 lessac data, whose own licence applies"),
+    )
+    option_specs = (
+        Option("length_scale", float, None, "> 1 slower, < 1 faster", 0.1, 10),
+        Option("noise_scale", float, None, "the voice's variation", 0, 2),
+        Option("noise_w_scale", float, None, "the variation of phoneme lengths", 0, 2),
+        Option("speaker_id", int, None, "a multi-speaker voice's speaker", 0, 10000),
+        Option("sentence_silence", float, 0.2, "seconds between sentences", 0, 10),
     )
 
     def __init__(self, options=None, *, threads: int = 1):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import voxline
 from voxline import Audio, Backend, BackendError, Capabilities, Health, SynthesisRequest, Terms
-from voxline import Voice
+from voxline import Option, Voice
 
 DEFAULT_VOICE = "baker"
 SAMPLE_RATE = 24000
@@ -182,6 +182,11 @@ class ZhttsBackend(Backend):
         thread_safe=False,
         scripts=frozenset({"Han"}),
         terms=TERMS,
+    )
+    option_specs = (
+        Option("speed", float, 1.0, "a duration factor: above 1 slower", 0.25, 4),
+        Option("pitch", float, 1.0, "a pitch factor", 0.25, 4),
+        Option("energy", float, 1.0, "a loudness factor", 0, 4),
     )
 
     @classmethod

@@ -64,6 +64,7 @@ def backends(as_json, check, config):
 
     settings = load_settings(config)
     _, registry = _registry()
+    registry.check_options(settings.backends)
     registry.configure(settings.backends)
     names = sorted(registry.backends)
     health = _health_all(registry, settings, names) if check else {}
@@ -79,6 +80,9 @@ def backends(as_json, check, config):
                 row["url"] = None
         row["health"] = health.get(name)
         rows.append(row)
+    from voxline.redact import redact
+
+    rows = redact(rows)  # a server URL or a health answer may carry a password or token
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -109,6 +113,7 @@ def backends(as_json, check, config):
                        + (f" · data: {terms['data']}" if terms["data"] else "")
                        + (" · NON-COMMERCIAL" if terms["non_commercial"] else ""))
     click.echo("routes: " + ", ".join(f"{k}→{v}" for k, v in sorted(settings.routes.items())))
+    click.echo(f"config: {settings.config_file or 'none (defaults and environment)'}")
     return 0
 
 
@@ -141,6 +146,7 @@ def doctor(as_json):
 
     settings = load_settings()
     _, registry = _registry()
+    registry.check_options(settings.backends)
     registry.configure(settings.backends)
     samples = {"en": "Testing one two three.", "zh": "你好，世界。", "yue": "你好。"}
     names = sorted(registry.backends)
@@ -164,6 +170,8 @@ def doctor(as_json):
         checks.append({"check": f"backend {name}", "ok": health["ok"], "detail": detail,
                        "configured": health["configured"]})
 
+    checks.append({"check": "config", "ok": True,
+                   "detail": settings.config_file or "none (defaults and environment)"})
     report = gpu.sample()
     detail = report.reason if not report.available else "; ".join(
         f"#{d.index} {d.name} {d.memory_used_bytes / 2**30:.1f}/"
@@ -171,6 +179,9 @@ def doctor(as_json):
         for d in report.devices)
     # no GPU is information, not a failure: the default backends run on the CPU
     checks.append({"check": "gpu", "ok": True, "detail": detail, "gpu_available": report.available})
+    from voxline.redact import redact
+
+    checks = redact(checks)
 
     if as_json:
         click.echo(json.dumps(checks, ensure_ascii=False, indent=2))

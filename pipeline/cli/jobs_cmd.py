@@ -7,6 +7,8 @@ import time
 
 import click
 
+from voxline.display import printable
+
 
 class _Log:
     """The job manifests for a `voxline jobs` command: a damaged database moved aside is a
@@ -71,7 +73,8 @@ def jobs(ctx, as_json):
         chunks = f"{job['chunks_done']}/{job['chunks_total'] or '?'}"
         click.echo(f"{job['id']:<13}{job['state']:<13}"
                    f"{job['done']:>4}/{job['documents']:<4}{chunks:>15}"
-                   f"{job['audio_s'] / 60:>8.1f}m  {_ago(job['updated']):<10}  {job['output']}")
+                   f"{job['audio_s'] / 60:>8.1f}m  {_ago(job['updated']):<10}  "
+                   f"{printable(job['output'])}")
     return 0
 
 
@@ -91,7 +94,7 @@ def show(job_id, as_json):
         click.echo(json.dumps(manifest, ensure_ascii=False, indent=2))
         return 0
     click.echo(f"job {manifest['id']}: {manifest['state']}, updated {_ago(manifest['updated'])}")
-    click.echo("command: " + " ".join(manifest["command"]))
+    click.echo(printable("command: " + " ".join(manifest["command"])))
     for doc in manifest["documents"]:
         total = doc["chunks_total"] if doc["chunks_total"] is not None else "?"
         line = (f"  {doc['state']:<11} {doc['source']} → {doc['output']}  "
@@ -99,9 +102,9 @@ def show(job_id, as_json):
                 f"{doc['audio_s']:.1f}s audio")
         if doc["sha256"]:
             line += f"  sha256 {doc['sha256'][:12]}"
-        click.echo(line)
+        click.echo(printable(line))
         if doc["error"]:
-            click.echo(f"              {doc['error']}")
+            click.echo(printable(f"              {doc['error']}"))
     return 0
 
 

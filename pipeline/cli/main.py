@@ -8,6 +8,7 @@ import sys
 import click
 
 from voxline import __version__
+from voxline.display import printable
 from voxline.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, VoxlineError
 
 from . import (cache_cmd, info, jobs_cmd, models_cmd, normalize_cmd, synth, tui_cmd,
@@ -45,9 +46,18 @@ def cli(verbose: int, strict_plugins: bool) -> None:
 
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        handler.addFilter(_redacting)
         root = logging.getLogger("voxline")
         root.addHandler(handler)
         root.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+
+
+def _redacting(record) -> bool:
+    """A log record with any credential in it masked (URLs with passwords, tokens)."""
+    from voxline.redact import redact
+
+    record.msg, record.args = redact(record.getMessage()), ()
+    return True
 
 
 cli.add_command(synth.synth)
@@ -82,7 +92,7 @@ def _report_plugin_problems(argv: list[str]) -> None:
     def warn(message: str) -> None:
         if message not in seen:
             seen.add(message)
-            click.echo(f"voxline: warning: {message} (plugin skipped; --strict-plugins makes "
+            click.echo(f"voxline: warning: {printable(message)} (plugin skipped; --strict-plugins makes "
                        "this an error)", err=True)
 
     on_plugin_problem(warn)
@@ -112,12 +122,14 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except VoxlineError as exc:
-        click.echo(f"voxline: error: {exc}", err=True)
+        click.echo(f"voxline: error: {printable(exc)}", err=True)
         code = exc.exit_code
     except BrokenPipeError:
         code = 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence keeps a useful message
-        click.echo(f"voxline: internal error: {type(exc).__name__}: {exc} "
+        from voxline.redact import redact
+
+        click.echo(f"voxline: internal error: {type(exc).__name__}: {printable(redact(str(exc)))} "
                    "(please report this with the command you ran)", err=True)
         code = EXIT_INTERNAL
     if signals.terminated():

@@ -9,6 +9,7 @@ import time
 import click
 
 import voxline
+from voxline.display import printable
 
 
 def _clock(seconds: float) -> str:
@@ -86,20 +87,20 @@ class ProgressDisplay:
         with self._lock:
             self.documents_done += 1
             if result.status == "up to date":
-                self._print(f"  skip {result.output}  (up to date; --force to redo)")
+                self._print(f"  skip {printable(result.output)}  (up to date; --force to redo)")
             elif result.ok:
                 cached = (f", {result.cached} from cache" if result.cached else "")
                 status = "" if result.status == "new" else f"; {result.status}"
-                self._print(f"  ok   {result.output}  ({result.audio_s:.1f}s audio, "
+                self._print(f"  ok   {printable(result.output)}  ({result.audio_s:.1f}s audio, "
                             f"{result.chunks} chunks{cached}{status})")
             else:
-                self._print(click.style("  FAIL ", fg="red") + result.error)
+                self._print(click.style("  FAIL ", fg="red") + printable(result.error))
 
     @voxline.hookimpl
     def warning(self, document, message):
         where = f"{document.source}: " if document is not None else ""
         with self._lock:
-            self._print(click.style("  warn ", fg="yellow") + where + message)
+            self._print(click.style("  warn ", fg="yellow") + printable(where + message))
 
     @voxline.hookimpl
     def job_finished(self, job, report):

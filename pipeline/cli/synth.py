@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
+
+from voxline.display import printable
 
 from .options import backend_overrides, metrics_options, settings_overrides, synthesis_options
 
@@ -60,7 +63,7 @@ def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, metr
 
         data = plan(Pipeline(pm, registry, settings, force=force), Job(specs, settings))
         click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json
-                   else plan_summary(data))
+                   else printable(plan_summary(data)))
         return data["exit_code"]
     display = None
     if not quiet:
@@ -76,16 +79,21 @@ def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, metr
     finally:
         if display is not None:
             pm.unregister(display)
+    from voxline.redact import redact
+
     # with -o -, standard output is the audio: the summary goes to standard error
-    data = report.to_dict()
+    data = redact(report.to_dict())
+    data["config"] = settings.config_file  # every config file read is shown
     if planned.book is not None:
         data["book"] = book
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2), err=streaming)
     else:
-        click.echo(summary(report), err=streaming)
+        click.echo(printable(redact(summary(report))), err=streaming)
+        if settings.config_file:
+            click.echo(printable(f"config: {settings.config_file}"), err=streaming)
         if planned.book is not None:
-            click.echo(book_summary(book))
+            click.echo(printable(book_summary(book)))
     return max(report.exit_code, book.get("exit_code", 0)) if planned.book is not None \
         else report.exit_code
 
@@ -180,6 +188,12 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
     options = dict(options)
     out = Path(output)
     suffix_format = next((f for f in FORMATS.values() if out.suffix.lower() == f.extension), None)
+    if (suffix_format is None and str(output) != "-" and _looks_like_extension(out.suffix)
+            and not out.is_dir() and not str(output).endswith(("/", os.sep))):
+        raise UsageError(
+            f"-o {output}: unknown output extension {out.suffix!r} (known: "
+            f"{', '.join(f.extension for f in FORMATS.values())})",
+            hint=f"for a folder of that name, end it with a slash: -o {output}/")
     if options.get("fmt") is None and suffix_format is not None:
         options["fmt"] = suffix_format.name
     settings = load_settings(config, settings_overrides(options),
@@ -238,12 +252,20 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
         specs = plan_outputs(inputs, out, FORMATS[settings.format], single)
     pm = get_plugin_manager()
     registry = build_registry(pm)
+    registry.check_options(settings.backends)
     check_backends(registry, settings)
     if settings.verify:
         from voxline.verify import check_available
 
         check_available(settings.verify_model)
     return PlannedJob(pm, registry, settings, specs, out, single, book, book_settings)
+
+
+def _looks_like_extension(suffix: str) -> bool:
+    """`.xyz`, `.mp4`: what ends a file name, not a folder's `.d` or a version's `.2`."""
+    import re
+
+    return re.fullmatch(r"\.[A-Za-z][A-Za-z0-9]{1,4}", suffix) is not None
 
 
 def check_backends(registry, settings) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 import voxline
-from voxline import Backend, Capabilities, Voice
+from voxline import Backend, Capabilities, Option, Voice
 
 INSTEAD = "Rain is expected across the north of the country tomorrow, and the south stays dry."
 
@@ -24,6 +24,10 @@ class MishearBackend(Backend):
     capabilities = Capabilities(sample_rate_hz=22050, languages=("en",),
                                 voices=(Voice("joe", "en"),), budget_chars=200,
                                 deterministic=True)
+    option_specs = (
+        Option("trigger", str, "harbour", "the word that makes it say the wrong sentence"),
+        Option("instead", str, INSTEAD, "the wrong sentence"),
+    )
 
     def synthesize(self, request):
         trigger = str(self.options.get("trigger", "harbour"))

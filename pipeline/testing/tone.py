@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 import voxline
-from voxline import Audio, Backend, BackendError, Capabilities, Voice
+from voxline import Audio, Backend, BackendError, Capabilities, Option, Voice
 
 
 class ToneBackend(Backend):
@@ -23,6 +23,10 @@ class ToneBackend(Backend):
         sample_rate_hz=24000, languages=("en", "zh", "yue"),
         voices=(Voice("a4", "en"), Voice("a4", "zh"), Voice("a4", "yue")), budget_chars=40,
         thread_safe=True, deterministic=True,
+    )
+    option_specs = (
+        Option("delay_s", float, 0.0, "seconds to wait before each answer", 0, 600),
+        Option("seconds_per_char", float, 0.08, "seconds of tone per character", 0, 10),
     )
 
     def synthesize(self, request):
