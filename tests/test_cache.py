@@ -60,7 +60,7 @@ def test_key_changes_with_what_changes_the_sound_only(tmp_path):
     config.write_text("[backends.espeak]\nrate_wpm = 140\n")
     # unrelated: workers, output format, pauses (added at assembly) -> every chunk reused
     for extra in (["--workers", "1"], ["--format", "flac"]):
-        report = synth(source, tmp_path / f"x{len(extra[1])}.out", cache, *extra)
+        report = synth(source, tmp_path / f"x{len(extra[1])}", cache, *extra)
         assert synthesized(report) == 0, extra
     # what changes the samples -> nothing reused
     for extra in (["--sample-rate", "22050"], ["--voice", "espeak:yue"],
