@@ -23,6 +23,7 @@ import numpy as np
 
 from . import audio as audio_mod
 from . import cache as cache_mod
+from . import lexicon as lexicon_mod
 from . import manifest as manifest_mod
 from . import textio
 from .backend import Backend
@@ -307,6 +308,20 @@ class Pipeline:
         self._degraded: dict[str, dict] = {}
         self._adapting = threading.Lock()
         self.verifier = None  # --verify: a voxline.verify.ChunkVerifier while a job runs
+        self._lexicons: dict[tuple[str, ...], lexicon_mod.Lexicon] = {}
+
+    def lexicon(self, source: Path | str) -> lexicon_mod.Lexicon:
+        """The pronunciation lexicon of an input: the settings' files, then those beside it
+        (`voxline.lexicon.files_for`). Raises `LexiconError` (exit 2) for a bad file."""
+        files = tuple(lexicon_mod.files_for(self.settings.lexicon, source))
+        if files not in self._lexicons:
+            self._lexicons[files] = lexicon_mod.load(files)
+        return self._lexicons[files]
+
+    def _fingerprint_of(self, spec: InputSpec) -> str:
+        """The settings fingerprint of one input: its lexicon's entries are settings too."""
+        lexicon = self.lexicon(spec.source)
+        return f"{self._fingerprint}+{lexicon.digest}" if lexicon else self._fingerprint
 
     # -- worker side -------------------------------------------------------------------
 
@@ -422,7 +437,8 @@ class Pipeline:
             prosody=(chunk.prosody.rate, chunk.prosody.pitch, chunk.prosody.volume_db),
             controls=caps.controls,
             normalizer=f"{normalizer.name}:{normalizer.version}" if normalizer else "none",
-            sample_rate_hz=self.settings.sample_rate_hz, breaks=request.breaks)
+            sample_rate_hz=self.settings.sample_rate_hz, breaks=request.breaks,
+            phonemes=request.phonemes)
         return key
 
     # -- main thread -------------------------------------------------------------------
@@ -438,7 +454,7 @@ class Pipeline:
             return "new"
         if before["sha256"] != digest:
             return "changed" if before["sha256"] else "new"
-        if self.force or before["fingerprint"] != self._fingerprint:
+        if self.force or before["fingerprint"] != self._fingerprint_of(spec):
             return "redone"
         if before["state"] != "done":
             return "resumed"
@@ -477,7 +493,8 @@ class Pipeline:
             reader = textio.TextInput.open(spec.source, stdin_name=spec.output.stem)
             result.add_time("read", time.perf_counter() - started)
             try:
-                prepared = prepare_input(reader, self.settings, self.registry, normalizers)
+                prepared = prepare_input(reader, self.settings, self.registry, normalizers,
+                                         lexicon=self.lexicon(spec.source))
                 upcoming = next(prepared.chunks)
             except BaseException:
                 reader.close()
@@ -506,7 +523,7 @@ class Pipeline:
             self._warn(document, result, message)
         if self.jobs is not None:
             self.jobs.document_started(self._job_id, position, digest, reader.size,
-                                       self._fingerprint, prepared.total)
+                                       self._fingerprint_of(spec), prepared.total)
         self.pm.hook.document_started(document=document, chunk_count=prepared.total)
         return state
 
