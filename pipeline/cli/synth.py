@@ -228,14 +228,19 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
                              " (give -o BOOK.m4b)")
         book, book_settings = plan_book(inputs, out), settings
         specs, single = [InputSpec(ch.text, ch.audio) for ch in book.chapters], True
-        # the chapters are WAVs in the work folder; format and loudness apply to the book
-        settings = replace(settings, format="wav", loudness_lufs=None)
+        # the chapters are WAVs in the work folder; format and loudness apply to the book,
+        # the lexicons beside the book's files to its chapters
+        from voxline.lexicon import beside
+
+        settings = replace(settings, format="wav", loudness_lufs=None, lexicon=(
+            *settings.lexicon, *(str(p) for source, _ in inputs for p in beside(source))))
     else:
         single = suffix_format is not None and not out.is_dir()
         if single and len(inputs) > 1:
             raise UsageError(f"{output} names one file but there are {len(inputs)} inputs; "
                              "give a folder")
         specs = plan_outputs(inputs, out, FORMATS[settings.format], single)
+    check_lexicons(settings, specs)
     pm = get_plugin_manager()
     registry = build_registry(pm)
     check_backends(registry, settings)
@@ -244,6 +249,14 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
 
         check_available(settings.verify_model)
     return PlannedJob(pm, registry, settings, specs, out, single, book, book_settings)
+
+
+def check_lexicons(settings, specs) -> None:
+    """Every lexicon the inputs use can be read: a bad entry fails before any work."""
+    from voxline import lexicon
+
+    for files in {tuple(lexicon.files_for(settings.lexicon, spec.source)) for spec in specs}:
+        lexicon.load(files)
 
 
 def check_backends(registry, settings) -> None:
