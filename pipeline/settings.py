@@ -266,6 +266,8 @@ def load_settings(
                 values[key] = _coerce(f"dialogue.{key}", dialogue[key], _SYNTH_KEYS[key][1],
                                       str(path))
         for key, value in data.get("synth", {}).items():
+            if key == "lexicon":
+                raise UsageError(f"config file {path}: lexicon files go in [lexicon] files")
             if key not in _SYNTH_KEYS:
                 raise UsageError(
                     f"config file {path}: unknown key synth.{key} "
