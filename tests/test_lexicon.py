@@ -350,3 +350,68 @@ def test_editing_an_entry_redoes_only_the_chunks_it_touches(tmp_path):
     _lexicon(tmp_path, '[en]\nsky = "heavens"\n', "more.toml")
     fourth = _synth_json(tmp_path, "--config", str(config))  # paths relative to the config
     assert (fourth["cache"]["misses"], fourth["cache"]["hits"]) == (1, 3)
+
+
+# -- the pieces on the way ------------------------------------------------------------------
+
+
+def test_the_sample_lexicon_loads():
+    lexicon = lexicon_mod.load([Path(__file__).parent.parent / "samples" / "lexicon.toml"])
+    assert lexicon.apply("他在重庆长大", "zh").text == "他在重庆长大"
+    assert len(lexicon.apply("他在重庆长大", "zh").phonemes) == 2
+
+
+def test_phonemes_follow_their_words_into_chunks():
+    from voxline.models import PhonemeSpan, Sentence
+    from voxline.segment import pack_chunks
+
+    def sentence(text: str, word: str) -> Sentence:
+        at = text.index(word)
+        return Sentence(text, text, (0, len(text)), "en", backend="b", phonemes=(
+            PhonemeSpan(at, at + len(word), "ipa", word.upper()),))
+
+    long = "Win was here, " * 6 + "and Nguyen too."
+    chunks = pack_chunks([sentence("I met Win.", "Win"), sentence("He saw Bob.", "Bob"),
+                          sentence(long, "Nguyen")], {"b": 40}, 0.2)
+    spans = [(c.text[p.start:p.end], p.phonemes) for c in chunks for p in c.phonemes]
+    # merged sentences shift their spans; a sentence cut to the budget keeps the span in
+    # the piece that holds its word
+    assert spans == [("Win", "WIN"), ("Bob", "BOB"), ("Nguyen", "NGUYEN")]
+
+
+def _espeak_ipa(words: list[str]) -> list[str]:
+    """eSpeak NG's own IPA for each word (en-us)."""
+    import ctypes
+
+    from voxline.plugins.espeak_ng import _Engine
+
+    engine = _Engine.get()
+    engine.lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+    out = []
+    with engine.lock:
+        engine.lib.espeak_SetVoiceByName(b"en-us")
+        engine.voice = "en-us"
+        for word in words:
+            data = ctypes.c_char_p(word.encode())
+            pointer = ctypes.cast(ctypes.pointer(data), ctypes.POINTER(ctypes.c_void_p))
+            out.append(engine.lib.espeak_TextToPhonemes(pointer, 1, 2).decode())
+    return out
+
+
+def test_the_ipa_table_speaks_as_espeak_does():
+    from voxline import SynthesisRequest
+    from voxline.models import PhonemeSpan
+    from voxline.plugins.espeak_ng import EspeakBackend, ipa_to_espeak
+
+    words = ["thought", "pleasure", "church", "judge", "singing", "water", "father", "boy",
+             "house", "buy", "go", "put", "cut", "cat", "near", "hair", "sure", "car",
+             "door", "button", "little", "about", "onion", "vision", "yellow", "zoo"]
+    backend = EspeakBackend()
+    for word, ipa in zip(words, _espeak_ipa(words)):
+        names, unknown = ipa_to_espeak(ipa)
+        assert not unknown, (word, ipa)
+        as_text = backend.synthesize(SynthesisRequest(word, "en")).duration_s
+        as_ipa = backend.synthesize(SynthesisRequest(word, "en", phonemes=(
+            PhonemeSpan(0, len(word), "ipa", ipa),))).duration_s
+        # eSpeak NG's own IPA, rewritten, takes as long to say as the word itself
+        assert as_ipa == pytest.approx(as_text, rel=0.05), (word, ipa, names)
