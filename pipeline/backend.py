@@ -113,6 +113,7 @@ class Backend:
             ],
             "terms": caps.terms.to_dict() if caps.terms else None,
             "scripts": sorted(caps.scripts),
+            "phoneme_alphabets": sorted(caps.phoneme_alphabets),
             "ssml_tags": sorted(caps.ssml_tags),
             "controls": sorted(caps.controls),
             "budget_chars": caps.budget_chars,

@@ -38,7 +38,8 @@ CACHE_FORMAT = 1  # bump when what is stored, or how the key is made, changes
 def chunk_key(*, text: str, language: str, backend: str, backend_version: str,
               voice: str | None, options: Mapping[str, Any], prosody: tuple[float, ...],
               controls: frozenset[str], normalizer: str, sample_rate_hz: int,
-              breaks: tuple[tuple[int, float], ...] = ()) -> str:
+              breaks: tuple[tuple[int, float], ...] = (),
+              phonemes: tuple = ()) -> str:
     """The content address of one chunk's output audio.
 
     `text` is the normalized text the backend speaks; `options` the backend's configuration
@@ -46,7 +47,9 @@ def chunk_key(*, text: str, language: str, backend: str, backend_version: str,
     pitch and volume, and `controls` which of them the backend applies itself (the rest is
     applied by voxline); `normalizer` the name and version of the normalizer that produced
     the text; `sample_rate_hz` the output rate; `breaks` the pauses the backend speaks
-    inside the text (left out of the key when there are none, so older keys still match).
+    inside the text (left out of the key when there are none, so older keys still match);
+    `phonemes` the `PhonemeSpan`s the backend reads (the lexicon's entries that touch the
+    chunk, in its alphabets; left out when there are none, likewise).
     """
     material = {
         "format": CACHE_FORMAT, "text": text, "language": language, "backend": backend,
@@ -56,6 +59,8 @@ def chunk_key(*, text: str, language: str, backend: str, backend_version: str,
     }
     if breaks:
         material["breaks"] = [list(b) for b in breaks]
+    if phonemes:
+        material["phonemes"] = [[p.start, p.end, p.alphabet, p.phonemes] for p in phonemes]
     blob = json.dumps(material, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import audio as audio_mod
 from . import cache as cache_mod
+from . import lexicon as lexicon_mod
 from . import manifest as manifest_mod
 from . import textio
 from .backend import Backend
@@ -330,6 +331,20 @@ class Pipeline:
         # --verify: the recognizer, loaded by the first job that needs it and kept for the
         # next ones (a model, not job state: each job has its own ChunkVerifier)
         self._recognizer = None
+        self._lexicons: dict[tuple[str, ...], lexicon_mod.Lexicon] = {}
+
+    def lexicon(self, source: Path | str) -> lexicon_mod.Lexicon:
+        """The pronunciation lexicon of an input: the settings' files, then those beside it
+        (`voxline.lexicon.files_for`). Raises `LexiconError` (exit 2) for a bad file."""
+        files = tuple(lexicon_mod.files_for(self.settings.lexicon, source))
+        if files not in self._lexicons:
+            self._lexicons[files] = lexicon_mod.load(files)
+        return self._lexicons[files]
+
+    def _fingerprint_of(self, job: "JobState", spec: InputSpec) -> str:
+        """The settings fingerprint of one input: its lexicon's entries are settings too."""
+        lexicon = self.lexicon(spec.source)
+        return f"{job.fingerprint}+{lexicon.digest}" if lexicon else job.fingerprint
 
     # -- worker side -------------------------------------------------------------------
 
@@ -448,7 +463,8 @@ class Pipeline:
             prosody=(chunk.prosody.rate, chunk.prosody.pitch, chunk.prosody.volume_db),
             controls=caps.controls,
             normalizer=f"{normalizer.name}:{normalizer.version}" if normalizer else "none",
-            sample_rate_hz=self.settings.sample_rate_hz, breaks=request.breaks)
+            sample_rate_hz=self.settings.sample_rate_hz, breaks=request.breaks,
+            phonemes=request.phonemes)
         return key
 
     # -- main thread -------------------------------------------------------------------
@@ -464,7 +480,7 @@ class Pipeline:
             return "new"
         if before["sha256"] != digest:
             return "changed" if before["sha256"] else "new"
-        if self.force or before["fingerprint"] != job.fingerprint:
+        if self.force or before["fingerprint"] != self._fingerprint_of(job, spec):
             return "redone"
         if before["state"] != "done":
             return "resumed"
@@ -503,7 +519,8 @@ class Pipeline:
             reader = textio.TextInput.open(spec.source, stdin_name=spec.output.stem)
             result.add_time("read", time.perf_counter() - started)
             try:
-                prepared = prepare_input(reader, self.settings, self.registry, normalizers)
+                prepared = prepare_input(reader, self.settings, self.registry, normalizers,
+                                         lexicon=self.lexicon(spec.source))
                 upcoming = next(prepared.chunks)
             except BaseException:
                 reader.close()
@@ -533,7 +550,8 @@ class Pipeline:
         for message in prepared.warnings:
             self._warn(document, result, message)
         if job.log is not None:
-            job.log.document_started(job.id, position, digest, reader.size, job.fingerprint,
+            job.log.document_started(job.id, position, digest, reader.size,
+                                     self._fingerprint_of(job, spec),
                                      prepared.total)
         self.pm.hook.document_started(document=document, chunk_count=prepared.total)
         return state

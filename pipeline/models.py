@@ -131,6 +131,10 @@ class Capabilities:
       those words spoken by the default voice of a language written in that script, spliced
       in without a pause.
     - `terms`: the licence and data terms of its voices (a `Voice` may carry its own).
+    - `phoneme_alphabets`: the phoneme alphabets it reads (`"ipa"`, `"pinyin"`; see
+      `PhonemeSpan`). Requests to it carry the lexicon's and SSML `<phoneme>`'s phonemes in
+      those alphabets as `SynthesisRequest.phonemes`; a backend that lists none gets the
+      replacement text alone.
     """
 
     sample_rate_hz: int
@@ -149,6 +153,7 @@ class Capabilities:
     inline_breaks_s: float = 0.0
     scripts: frozenset[str] = frozenset()
     terms: Terms | None = None
+    phoneme_alphabets: frozenset[str] = frozenset()
 
     def reads(self, script: str) -> bool:
         return not self.scripts or script in self.scripts
@@ -204,15 +209,35 @@ class Audio:
 
 
 @dataclass(frozen=True)
+class PhonemeSpan:
+    """How to pronounce `text[start:end]` of a request, sentence or chunk: `phonemes` in
+    `alphabet` (`"ipa"`: the International Phonetic Alphabet, as eSpeak NG and Piper write
+    it, e.g. `wˈɪn`; `"pinyin"`: one Mandarin syllable with its tone digit per Han character,
+    space-separated, e.g. `chong2 qing4`). The text in the span is what a backend that
+    cannot read the alphabet speaks instead (the lexicon's replacement text)."""
+
+    start: int
+    end: int
+    alphabet: str
+    phonemes: str
+
+    def shifted(self, by: int) -> "PhonemeSpan":
+        return PhonemeSpan(self.start + by, self.end + by, self.alphabet, self.phonemes)
+
+
+@dataclass(frozen=True)
 class SynthesisRequest:
     """What a backend is asked to speak. `breaks` are short pauses inside the text, as
-    (character offset into `text`, seconds), for backends that take them (`inline_breaks_s`)."""
+    (character offset into `text`, seconds), for backends that take them (`inline_breaks_s`).
+    `phonemes` are pronunciations of stretches of `text` in the alphabets the backend lists
+    in `Capabilities.phoneme_alphabets` (none for a backend that lists none), in order."""
 
     text: str
     language: str
     voice: str | None = None
     prosody: Prosody = field(default_factory=Prosody)
     breaks: tuple[tuple[int, float], ...] = ()
+    phonemes: tuple[PhonemeSpan, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -233,6 +258,7 @@ class Sentence:
     `text` is what will be spoken; `source_text` and `span` (character offsets into the
     document's text) are what was written. `continues`: the next sentence is the rest of this
     one in another voice (a Latin word inside Chinese text), joined without a pause.
+    `phonemes`: pronunciations of parts of `text` (the lexicon, SSML `<phoneme>`).
     """
 
     text: str
@@ -244,6 +270,7 @@ class Sentence:
     prosody: Prosody = field(default_factory=Prosody)
     pause_after_s: float = 0.0
     continues: bool = False
+    phonemes: tuple[PhonemeSpan, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -263,9 +290,16 @@ class Chunk:
     # the next chunk is the rest of this sentence in another voice: spliced on with no pause,
     # one subtitle cue for both
     continues: bool = False
+    phonemes: tuple[PhonemeSpan, ...] = ()  # pronunciations of parts of `text`
 
     def request(self, prosody: Prosody | None = None) -> SynthesisRequest:
         """This chunk as a backend request, with `prosody` in place of the chunk's own (the
         part of it the backend applies itself) when given."""
         return SynthesisRequest(self.text, self.language, self.voice,
-                                self.prosody if prosody is None else prosody, self.breaks)
+                                self.prosody if prosody is None else prosody, self.breaks,
+                                self.phonemes)
+
+    def phonemes_for(self, capabilities: Capabilities) -> tuple[PhonemeSpan, ...]:
+        """The chunk's phonemes in the alphabets a backend with `capabilities` reads."""
+        return tuple(p for p in self.phonemes
+                     if p.alphabet in capabilities.phoneme_alphabets)

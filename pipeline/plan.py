@@ -78,7 +78,8 @@ def dry_run(pipeline, job) -> dict:
                 with reader:
                     _plan_chunks(pipeline, store, doc,
                                  prepare_input(reader, settings, pipeline.registry,
-                                               normalizers))
+                                               normalizers,
+                                               lexicon=pipeline.lexicon(spec.source)))
             except FileNotFoundError:
                 doc.error = f"{label}: file vanished before it could be read"
                 doc.exit_code = InputError.exit_code
@@ -108,7 +109,8 @@ def _plan_chunks(pipeline, store, doc: PlannedDocument, prepared) -> None:
             caps = pipeline.registry.capabilities(chunk.backend)
             request = SynthesisRequest(chunk.text, chunk.language, chunk.voice,
                                        native_prosody(chunk.prosody, caps),
-                                       chunk.breaks if caps.inline_breaks_s else ())
+                                       chunk.breaks if caps.inline_breaks_s else (),
+                                       chunk.phonemes_for(caps))
             size = store.size(pipeline._key(chunk.backend, caps, chunk, request))
         if size is not None:
             doc.cached += 1

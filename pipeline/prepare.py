@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 
 from . import langdetect, segment, ssml
 from .errors import BackendError, InputError
-from .models import Chunk, Document, Sentence
+from .lexicon import ALPHABETS, Lexicon
+from .models import Chunk, Document, PhonemeSpan, Sentence
 from .normalize import NormalizerSet
 from .pluginmanager import Registry
 from .settings import DEFAULT_ROUTES, INSTALLED_FALLBACK_ROUTES, Settings
@@ -59,13 +60,15 @@ def prepare_input(reader: TextInput, settings: Settings, registry: Registry,
                   normalizers: NormalizerSet,
                   clock: Callable[[], float] = time.perf_counter,
                   block_chars: int = BLOCK_CHARS,
-                  first_block_chars: int | None = None) -> PreparedInput:
+                  first_block_chars: int | None = None,
+                  lexicon: Lexicon | None = None) -> PreparedInput:
     """Read, ssml-clean, normalize and segment one input, a block at a time.
 
     With a short first chunk asked for (`settings.first_chunk_chars`, as `-o -` does), the
     first block is small too (FIRST_BLOCK_CHARS), so the first chunk does not wait for a
     whole block to be normalized; otherwise an input of up to one block is prepared at
-    once and its chunk count is known from the start (progress shows a total)."""
+    once and its chunk count is known from the start (progress shows a total).
+    `lexicon`: the pronunciation lexicon applied to the spoken text."""
     started = clock()
     if first_block_chars is None and settings.first_chunk_chars:
         first_block_chars = FIRST_BLOCK_CHARS
@@ -81,21 +84,21 @@ def prepare_input(reader: TextInput, settings: Settings, registry: Registry,
     document = Document(source=reader.label, name=reader.name, text=first,
                         is_ssml=reader.is_ssml)
     if following is None:
-        whole = prepare(document, settings, registry, normalizers, clock)
+        whole = prepare(document, settings, registry, normalizers, clock, lexicon)
         whole.stage_s["read"] = read_s
         return PreparedInput(document, iter(whole.chunks), len(whole.chunks),
                              whole.leading_pause_s, whole.warnings, whole.stage_s, reader)
     stage_s = {"read": read_s}
     result = PreparedInput(document, iter(()), None, 0.0, [], stage_s, reader)
     result.chunks = _stream(document, first, following, blocks, settings, registry,
-                            normalizers, clock, stage_s, result.warnings)
+                            normalizers, clock, stage_s, result.warnings, lexicon)
     return result
 
 
 def _stream(document: Document, first: str, following: str, blocks: Iterator[str],
             settings: Settings, registry: Registry, normalizers: NormalizerSet,
             clock: Callable[[], float], stage_s: dict[str, float],
-            warnings: list[str]) -> Iterator[Chunk]:
+            warnings: list[str], lexicon: Lexicon | None = None) -> Iterator[Chunk]:
     """The chunks of a plain-text input given in blocks: each block prepared on its own,
     chunk numbers and spans continued from the block before, the pause between blocks what
     the text says (a paragraph break, or a line break)."""
@@ -106,7 +109,7 @@ def _stream(document: Document, first: str, following: str, blocks: Iterator[str
     while block is not None:
         try:
             prepared = prepare(replace(document, text=block, language=language), settings,
-                               registry, normalizers, clock)
+                               registry, normalizers, clock, lexicon)
             chunks = prepared.chunks
             warnings.extend(w for w in prepared.warnings if w not in warnings)
             for stage, seconds in prepared.stage_s.items():
@@ -247,6 +250,7 @@ def splice_scripts(sentence: Sentence, settings: Settings,
             backend=backend if latin else sentence.backend,
             voice=voice if latin else sentence.voice,
             pause_after_s=sentence.pause_after_s if last else 0.0, continues=not last,
+            phonemes=(),
         ))
     return out
 
@@ -275,8 +279,9 @@ def _speakable(text: str) -> bool:
 
 def prepare(document: Document, settings: Settings, registry: Registry,
             normalizers: NormalizerSet,
-            clock: Callable[[], float] = time.perf_counter) -> Prepared:
-    """Run ssml-clean, normalize and segment on one document."""
+            clock: Callable[[], float] = time.perf_counter,
+            lexicon: Lexicon | None = None) -> Prepared:
+    """Run ssml-clean, normalize, the lexicon and segment on one document."""
     stage_s: dict[str, float] = {}
 
     started = clock()
@@ -300,6 +305,10 @@ def prepare(document: Document, settings: Settings, registry: Registry,
     for item in cleaned.items:
         if isinstance(item, ssml.TextRun):
             label = item.speaker  # a dialogue turn: its first cue names who speaks
+            if item.phonemes:  # a <phoneme>: one pronunciation for all its text
+                pieces.append((" ".join(item.text.split()), item.span, item, item.source_text))
+                pauses_after.append(0.0)
+                continue
             for text, span in segment.split_sentences(item.text, 0):
                 if item.text != item.source_text:  # a <sub>: its alias stands for its source
                     pieces.append((text, item.span, item, item.source_text))
@@ -341,12 +350,17 @@ def prepare(document: Document, settings: Settings, registry: Registry,
             continue
         if settings.dialect and language == "zh" and run.language is None:
             language = settings.dialect  # --dialect: Chinese text spoken in that language
+        pronounced = tuple(PhonemeSpan(0, len(spoken), ALPHABETS[alphabet], ph)
+                           for alphabet, ph in run.phonemes)
         try:
             backend, voice = route(language, run.voice, settings, registry, notes)
-            sentences.extend(splice_scripts(Sentence(
+            spliced = splice_scripts(Sentence(
                 text=spoken, source_text=source, span=span, language=language, voice=voice,
                 backend=backend, prosody=run.prosody, pause_after_s=pause,
-            ), settings, registry))
+                phonemes=pronounced,
+            ), settings, registry)
+            # the lexicon after the splice: Latin words in Chinese text get the [en] entries
+            sentences.extend(map(lexicon.apply_sentence, spliced) if lexicon else spliced)
         except BackendError as exc:  # say where: which input, which text
             excerpt = source if len(source) <= 40 else source[:39] + "…"
             raise BackendError(f"{document.source}: {exc.message} (for \"{excerpt}\")",

@@ -418,7 +418,8 @@ class Dispatcher:
                                                                          self._routes)
         request = SynthesisRequest(chunk.text, chunk.language, voice,
                                    native_prosody(chunk.prosody, caps),
-                                   chunk.breaks if caps.inline_breaks_s else ())
+                                   chunk.breaks if caps.inline_breaks_s else (),
+                                   chunk.phonemes_for(caps))
         key = None
         kept: Served | None = None
         error: BackendError | None = None

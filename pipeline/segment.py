@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from .models import Chunk, Sentence
+from .models import Chunk, PhonemeSpan, Sentence
 
 _CLOSERS = r"[\"'”’」』）)\]]*"
 _END = re.compile(
@@ -197,10 +197,13 @@ def pack_chunks(
         first, last = current[0], current[-1]
         text = first.text
         breaks = []
+        phonemes = list(first.phonemes)
         for before, sentence in zip(current, current[1:]):
             if before.pause_after_s:
                 breaks.append((len(text), before.pause_after_s))
-            text += joiner(text, sentence.text) + sentence.text
+            text += joiner(text, sentence.text)
+            phonemes.extend(p.shifted(len(text)) for p in sentence.phonemes)
+            text += sentence.text
         chunks.append(Chunk(
             index=len(chunks), text=text, language=first.language, backend=first.backend,
             voice=first.voice, prosody=first.prosody,
@@ -209,6 +212,7 @@ def pack_chunks(
             source_text=" ".join(s.source_text for s in current if s.source_text),
             breaks=tuple(breaks),
             continues=last.continues and not last.pause_after_s,
+            phonemes=tuple(phonemes),
         ))
         current.clear()
 
@@ -220,12 +224,14 @@ def pack_chunks(
                       for piece in split_long(clauses, budget)]
         else:
             limit, pieces = budget, split_long(sentence.text, budget)
+        spans = (_phonemes_of_pieces(sentence.text, pieces, sentence.phonemes)
+                 if len(pieces) > 1 else [sentence.phonemes])
         for i, piece in enumerate(pieces):
             final = i == len(pieces) - 1
             part = replace(
                 sentence, text=piece,
                 pause_after_s=sentence.pause_after_s if final else 0.0,
-                continues=sentence.continues and final,
+                continues=sentence.continues and final, phonemes=spans[i],
             )
             if current:
                 head = current[-1]
@@ -242,3 +248,20 @@ def pack_chunks(
             current.append(part)
     flush()
     return chunks
+
+
+def _phonemes_of_pieces(text: str, pieces: list[str], phonemes: tuple[PhonemeSpan, ...]
+                        ) -> list[tuple[PhonemeSpan, ...]]:
+    """The phonemes of `text` that fall wholly inside each of its `pieces` (split_long's),
+    with offsets into the piece. A span the cut goes through is dropped: its text, the
+    lexicon's replacement, is spoken instead."""
+    out, cursor = [], 0
+    for piece in pieces:
+        at = text.find(piece, cursor) if phonemes else -1
+        if at < 0:
+            out.append(())
+            continue
+        cursor = at + len(piece)
+        out.append(tuple(p.shifted(-at) for p in phonemes
+                         if at <= p.start and p.end <= cursor))
+    return out

@@ -112,6 +112,9 @@ class Settings:
         default_factory=lambda: dict(DEFAULT_VERIFY_MAX_ERROR))
     verify_threads: int = 0           # the recognizer's CPU threads; 0: half the cores
     config_file: str | None = None    # the config file these settings were read from
+    # pronunciation lexicon files ([lexicon] files, then --lexicon), before the ones found
+    # beside each input (voxline.lexicon.toml, BOOK.lexicon.toml); later files win
+    lexicon: tuple[str, ...] = ()
 
     def backend_options(self, name: str) -> dict[str, Any]:
         return dict(self.backends.get(name, {}))
@@ -141,6 +144,7 @@ _SYNTH_KEYS = {
     "voices": ("speakers", dict), "turn_pause": ("turn_pause_s", float),
     "verify": ("verify", bool), "verify_model": ("verify_model", str),
     "verify_max_error": ("verify_max_error", Mapping), "verify_threads": ("verify_threads", int),
+    "lexicon": ("lexicon", tuple),
 }
 _ENV_KEYS = {
     "VOXLINE_BACKEND": "backend", "VOXLINE_VOICE": "voice", "VOXLINE_LANG": "lang",
@@ -287,12 +291,19 @@ def load_settings(
             raise UsageError(f"config file {path} not found{given}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise UsageError(f"config file {path}: {exc}") from None
-        unknown = set(data) - {"synth", "routes", "backends", "quality", "dialogue"}
+        unknown = set(data) - {"synth", "routes", "backends", "quality", "dialogue", "lexicon"}
         if unknown:
             raise UsageError(
                 f"config file {path}: unknown section(s) {', '.join(sorted(unknown))} "
-                "(known: synth, routes, backends, quality, dialogue)"
+                "(known: synth, routes, backends, quality, dialogue, lexicon)"
             )
+        lexicon = data.get("lexicon", {})
+        for key in set(lexicon) - {"files"}:
+            raise UsageError(f"config file {path}: unknown key lexicon.{key} (known: files)")
+        if "files" in lexicon:  # relative to the config file's folder
+            values["lexicon"] = tuple(
+                str(path.parent / name) for name in
+                _coerce("lexicon.files", lexicon["files"], tuple, str(path)))
         dialogue = data.get("dialogue", {})
         for key in set(dialogue) - {"voices", "turn_pause"}:
             raise UsageError(f"config file {path}: unknown key dialogue.{key} "
@@ -302,6 +313,8 @@ def load_settings(
                 values[key] = _coerce(f"dialogue.{key}", dialogue[key], _SYNTH_KEYS[key][1],
                                       str(path))
         for key, value in data.get("synth", {}).items():
+            if key == "lexicon":
+                raise UsageError(f"config file {path}: lexicon files go in [lexicon] files")
             if key not in _SYNTH_KEYS:
                 raise UsageError(
                     f"config file {path}: unknown key synth.{key} "
@@ -332,7 +345,9 @@ def load_settings(
             origins[key] = f"environment variable {env_key}={env[env_key]!r}"
     for key, value in (overrides or {}).items():
         if value is not None:
-            values[key] = _coerce(key, value, _SYNTH_KEYS[key][1], "command line")
+            value = _coerce(key, value, _SYNTH_KEYS[key][1], "command line")
+            # --lexicon adds to the config's files
+            values[key] = values.get(key, ()) + value if key == "lexicon" else value
             origins.pop(key, None)
 
     if values.get("dialect"):

@@ -6,9 +6,10 @@ file reads), a size limit, a nesting limit. Malformed input is an `SSMLError` wi
 column. Plain text goes through the same stage: paragraphs (blank lines) become boundaries.
 
 Supported: <speak> <p> <s> <break time|strength> <prosody rate|pitch|volume> <sub alias>
-<say-as interpret-as> <voice name|xml:lang> <lang xml:lang> <emphasis> <mark> <phoneme>
-<audio>. What a backend cannot do itself is translated later (pauses become silence at
-concatenation, rate a tempo filter, volume a gain) or dropped with a warning.
+<say-as interpret-as> <voice name|xml:lang> <lang xml:lang> <emphasis> <mark>
+<phoneme alphabet="ipa|x-pinyin" ph> <audio>. What a backend cannot do itself is translated
+later (pauses become silence at concatenation, rate a tempo filter, volume a gain) or dropped
+with a warning; a `<phoneme>` goes the way of a lexicon entry (`voxline.lexicon`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from xml.parsers import expat
 
 from .errors import SSMLError
 from .langdetect import canonical_language
+from .lexicon import ALPHABETS, check_pinyin
 from .models import Prosody
 
 MAX_SSML_BYTES = 16 * 1024 * 1024
@@ -48,7 +50,8 @@ class TextRun:
 
     `text` is what goes on to normalization (a `<sub>` alias already substituted);
     `source_text` is what the document says there; `span` is its character range in the
-    document. `say_as` is the SSML interpret-as value, if any.
+    document. `say_as` is the SSML interpret-as value, if any. `phonemes`: a `<phoneme>`'s
+    pronunciation of all of `text`, as (alphabet, phonemes) pairs.
     """
 
     text: str
@@ -59,6 +62,7 @@ class TextRun:
     voice: str | None = None
     say_as: str | None = None
     speaker: str | None = None  # a dialogue turn's label as written ("客服："), not spoken
+    phonemes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -301,7 +305,14 @@ class _Parser:
         elif tag == "audio":
             self.warnings.append("<audio> is not played; its fallback text is spoken")
         elif tag == "phoneme":
-            self.warnings.append("<phoneme> pronunciations are not applied; its text is spoken")
+            alphabet = attrs.get("alphabet", "ipa")
+            if alphabet not in ALPHABETS:
+                self.warnings.append(f"<phoneme alphabet={alphabet!r}>: not an alphabet voxline "
+                                     f"knows ({', '.join(sorted(ALPHABETS))}); its text is "
+                                     "spoken")
+            elif attrs.get("ph", "").strip():
+                top["sub"] = {"alias": None, "start": None, "end": None, "source": [],
+                              "phonemes": (alphabet, " ".join(attrs["ph"].split()))}
         elif tag not in KNOWN_TAGS:
             self.warnings.append(f"unknown SSML tag <{tag}> ignored; its text is spoken")
 
@@ -317,6 +328,18 @@ class _Parser:
                 sub["alias"], (sub["start"], sub["end"]), "".join(sub["source"]),
                 frame["prosody"], frame["language"], frame["voice"], frame["say_as"],
             ))
+        elif tag == "phoneme" and (frame["sub"] or {}).get("phonemes"):
+            # its text is what a backend that cannot read the alphabet speaks
+            sub, text = frame["sub"], "".join(frame["sub"]["source"])
+            alphabet, ph = sub["phonemes"]
+            problem = check_pinyin(ph, text.strip()) if ALPHABETS[alphabet] == "pinyin" else None
+            if problem:
+                raise self._error(f"<phoneme>: {problem}")
+            if text.strip():
+                self.items.append(TextRun(
+                    text, (sub["start"], sub["end"]), text, frame["prosody"],
+                    frame["language"], frame["voice"], frame["say_as"],
+                    phonemes=(sub["phonemes"],)))
         elif tag in ("p", "paragraph", "s", "sentence"):
             self.items.append(Boundary("p" if tag in ("p", "paragraph") else "s"))
 

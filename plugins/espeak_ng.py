@@ -4,6 +4,11 @@ The library and its data come in the wheel (no system package). It speaks about 
 languages, Mandarin (`cmn`) and Cantonese (`yue`) among them: robotic, but always there, and the
 offline default for Chinese. The C library keeps one global state, so calls are serialized
 with a process-wide lock; at a real-time factor near 0.003 that is rarely the bottleneck.
+
+It reads IPA (`SynthesisRequest.phonemes`): eSpeak NG takes phonemes as `[[...]]` in its own
+ASCII names, so IPA is rewritten with `IPA_TO_ESPEAK`, the names eSpeak NG's English voices
+write for the IPA they print (a test checks the table against the library). A symbol the
+table lacks leaves that word to its replacement text, with a note.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ import ctypes
 import threading
 
 import voxline
-from voxline import (Audio, Backend, BackendError, Capabilities, Health, Option, SynthesisRequest,
-                     Terms, Voice)
+from voxline import (Audio, Backend, BackendError, Capabilities, Health, Option, PhonemeSpan,
+                     SynthesisRequest, Terms, Voice)
 
 # voxline language code → eSpeak NG voice
 VOICES = {
@@ -26,12 +31,67 @@ _DESCRIPTIONS = {"cmn": "Mandarin", "yue": "Cantonese", "en-us": "US English"}
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
+_PHONEME_INPUT = 0x100  # espeakPHONEMES: [[...]] in the text is phonemes
 _RATE, _VOLUME, _PITCH = 1, 2, 3
 _DEFAULT_RATE_WPM, _DEFAULT_PITCH, _DEFAULT_VOLUME = 175, 50, 100
 
 _CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
 )
+
+
+# IPA → eSpeak NG phoneme names, as the library's English voices print the same sounds in
+# both (espeak_TextToPhonemes, IPA and names); longest IPA first when rewriting
+IPA_TO_ESPEAK = {
+    "aɪə": "aI@", "aɪɚ": "aI3", "ɑːɹ": "A@", "ɔːɹ": "o@", "aɪ": "aI", "aʊ": "aU",
+    "eɪ": "eI", "oʊ": "oU", "ɔɪ": "OI", "iː": "i:", "uː": "u:", "ɑː": "A:", "ɔː": "O:",
+    "ɜː": "3:", "iə": "i@", "əl": "@L", "ɛɹ": "e@", "ɪɹ": "i@3", "ʊɹ": "U@", "dʒ": "dZ",
+    "tʃ": "tS", "n̩": "n-", "b": "b", "d": "d", "f": "f", "h": "h", "j": "j", "k": "k",
+    "l": "l", "m": "m", "n": "n", "p": "p", "s": "s", "t": "t", "v": "v", "w": "w",
+    "z": "z", "ɡ": "g", "g": "g", "ɹ": "r", "r": "r", "ð": "D", "θ": "T", "ʃ": "S",
+    "ʒ": "Z", "ŋ": "N", "ɾ": "t#", "ʔ": "?", "i": "i", "ɪ": "I", "ᵻ": "I#", "ɛ": "E",
+    "e": "e", "æ": "a", "a": "a", "ɐ": "a#", "ɑ": "A", "ɒ": "0", "ɔ": "O", "o": "o",
+    "ʊ": "U", "u": "u", "ʌ": "V", "ə": "@", "ɚ": "3", "ɜ": "3", "x": "x",
+    "ˈ": "'", "ˌ": ",", "ː": ":", " ": " ",
+}
+_IPA_LONGEST = max(map(len, IPA_TO_ESPEAK))
+_IPA_SILENT = set(".‿")  # syllable breaks and links: eSpeak NG finds its own
+
+
+def ipa_to_espeak(ipa: str) -> tuple[str, str]:
+    """`ipa` in eSpeak NG's phoneme names, and the symbols it could not rewrite."""
+    out, unknown, i = [], [], 0
+    while i < len(ipa):
+        for size in range(min(_IPA_LONGEST, len(ipa) - i), 0, -1):
+            if ipa[i:i + size] in IPA_TO_ESPEAK:
+                out.append(IPA_TO_ESPEAK[ipa[i:i + size]])
+                i += size
+                break
+        else:
+            if ipa[i] not in _IPA_SILENT:
+                unknown.append(ipa[i])
+            i += 1
+    return "".join(out), "".join(unknown)
+
+
+def with_phonemes(text: str, spans: tuple[PhonemeSpan, ...]) -> tuple[str, list[str]]:
+    """`text` with the IPA of `spans` in place of their words, as eSpeak NG's `[[...]]`,
+    and notes on the spans it could not rewrite (their words are read as written)."""
+    out, notes, position = [], [], 0
+    for span in sorted(spans, key=lambda p: p.start):
+        if span.alphabet != "ipa" or span.start < position:
+            continue
+        names, unknown = ipa_to_espeak(span.phonemes)
+        out.append(text[position:span.start].replace("[[", "[ ["))
+        if unknown:
+            notes.append(f"eSpeak NG cannot read the IPA {unknown!r} of "
+                         f"{span.phonemes!r}: said {text[span.start:span.end]!r} instead")
+            out.append(text[span.start:span.end])
+        else:
+            out.append(f"[[{names}]]")
+        position = span.end
+    out.append(text[position:].replace("[[", "[ ["))
+    return "".join(out), notes
 
 
 class _Engine:
@@ -67,7 +127,8 @@ class _Engine:
                 cls._instance = cls()
             return cls._instance
 
-    def speak(self, text: str, voice: str, rate_wpm: int, pitch: int, volume: int):
+    def speak(self, text: str, voice: str, rate_wpm: int, pitch: int, volume: int,
+              phonemes: bool = False):
         import numpy as np
 
         with self.lock:
@@ -80,8 +141,8 @@ class _Engine:
             self.lib.espeak_SetParameter(_VOLUME, volume, 0)
             del self.buffer[:]
             data = text.encode("utf-8")
-            self.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8,
-                                  None, None)
+            flags = _CHARS_UTF8 | (_PHONEME_INPUT if phonemes else 0)
+            self.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, flags, None, None)
             self.lib.espeak_Synchronize()
             return np.frombuffer(self.buffer.tobytes(), dtype=np.int16).copy()
 
@@ -101,6 +162,7 @@ class EspeakBackend(Backend):
         controls=frozenset({"rate", "pitch", "volume"}),
         budget_chars=500,
         thread_safe=True,
+        phoneme_alphabets=frozenset({"ipa"}),
         # not deterministic: the library carries state between calls in process-wide statics
         # (pitch flutter, wave phase) that no API resets, so the same text can come out a few
         # samples different depending on what was spoken before it
@@ -119,11 +181,12 @@ class EspeakBackend(Backend):
         rate = int(round(float(self.options.get("rate_wpm", _DEFAULT_RATE_WPM)) * prosody.rate))
         pitch = int(round(float(self.options.get("pitch", _DEFAULT_PITCH)) * prosody.pitch))
         volume = int(round(_DEFAULT_VOLUME * 10 ** (prosody.volume_db / 20)))
+        text, notes = with_phonemes(request.text, request.phonemes)
         samples = engine.speak(
-            request.text, voice, max(80, min(rate, 450)), max(0, min(pitch, 100)),
-            max(0, min(volume, 200)),
+            text, voice, max(80, min(rate, 450)), max(0, min(pitch, 100)),
+            max(0, min(volume, 200)), phonemes=bool(request.phonemes),
         )
-        return Audio(samples, engine.sample_rate_hz, 1)
+        return Audio(samples, engine.sample_rate_hz, 1, tuple(notes))
 
     def health(self) -> Health:
         try:

