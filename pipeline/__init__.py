@@ -39,7 +39,7 @@ from .models import (  # noqa: E402
 from .gpu import GpuAdmission, GpuReport, GpuSample  # noqa: E402
 from .gpu import sample as sample_gpus  # noqa: E402
 from .http import HttpBackend  # noqa: E402
-from .normalize import Normalizer  # noqa: E402
+from .normalize import Normalizer, roman_numeral_value  # noqa: E402
 from .safefiles import write_atomic  # noqa: E402
 from .verify import Recognizer, Transcript, error_rate  # noqa: E402
 from .weights import model_folder  # noqa: E402
@@ -76,6 +76,7 @@ __all__ = [
     "UsageError",
     "error_rate",
     "model_folder",
+    "roman_numeral_value",
     "sample_gpus",
     "Voice",
     "VoxlineError",

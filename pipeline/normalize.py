@@ -35,7 +35,7 @@ def has_digits(text: str) -> bool:
     return bool(_DIGIT.search(text))
 
 
-def roman(text: str) -> int | None:
+def roman_numeral_value(text: str) -> int | None:
     """The value of a Roman numeral written in capitals ("XIV" → 14), or None."""
     if not text or not _ROMAN.fullmatch(text):
         return None

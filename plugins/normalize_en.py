@@ -11,7 +11,7 @@ import re
 from num2words import num2words
 
 import voxline
-from voxline.normalize import roman
+from voxline import roman_numeral_value
 
 MONTHS = (
     "January February March April May June July August September October November December"
@@ -307,7 +307,7 @@ def _scientific(m: re.Match) -> str:
 
 def _heading_number(m: re.Match) -> str:
     numeral = m["r"]
-    value = roman(numeral)
+    value = roman_numeral_value(numeral)
     if value is None or numeral in ("L", "C", "D", "M"):  # "Appendix C" is a letter
         return m.group(0)
     # a lone "I" after a lower-case word is the pronoun ("the part I liked")

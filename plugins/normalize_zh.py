@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 import voxline
-from voxline.normalize import roman
+from voxline import roman_numeral_value
 
 _DIGITS = "零一二三四五六七八九"
 _DIAL_DIGITS = "零幺二三四五六七八九"  # digits read one by one: phone numbers, addresses
@@ -81,7 +81,7 @@ def _power(m: re.Match) -> str:
 
 
 def _roman_heading(m: re.Match) -> str:
-    value = roman(m["r"])
+    value = roman_numeral_value(m["r"])
     return m.group(0) if value is None else f"第{value}"
 
 
