@@ -193,11 +193,7 @@ def _read(book: Epub, options: voxline.ReadOptions) -> voxline.ReadBook:
         name, media, _ = entry
         if media not in _CONTENT_TYPES:
             continue
-        try:
-            root = book.xml(name)
-        except voxline.InputError as exc:
-            warnings.append(f"{exc}; skipped")
-            continue
+        root = book.xml(name)
         kind = _kind(name, itemref, root, kinds, by_file.get(name, []), nav_name)
         guess, kind, before = kind.startswith("guess:"), kind.removeprefix("guess:"), len(sections)
         role = _role_of(kind)
