@@ -228,6 +228,14 @@ def _read(book: Epub, options: voxline.ReadOptions) -> voxline.ReadBook:
                                             section_kind, language))
         if guess:
             guessed.update(range(before, len(sections)))
+    if not options.front_matter:
+        sections = _without_gutenberg(sections)
+    title = re.sub(r"\W+", " ", info.title).strip().casefold()
+    sections = [  # a short section named after the book is its title page
+        voxline.Section(s.title, s.blocks, "front", "titlepage", s.language)
+        if s.role == "body" and title and s.words < 500
+        and re.sub(r"\W+", " ", s.title).strip().casefold() == title else s
+        for s in sections]
     if not any(s.role == "body" and s.blocks for s in sections):
         sections = [voxline.Section(s.title, s.blocks, "body", "", s.language)
                     if i in guessed else s for i, s in enumerate(sections)]
@@ -375,6 +383,26 @@ def _kind(name: str, itemref, root, kinds: dict[str, str], entries, nav_name) ->
         return "guess:" + {"nav": "toc", "contents": "toc", "title": "titlepage",
                            "title-page": "titlepage"}.get(kind, kind)
     return ""
+
+
+_PG_START = re.compile(r"\*{3}\s*START OF (?:THIS|THE) PROJECT GUTENBERG", re.I)
+_PG_END = re.compile(r"\*{3}\s*END OF (?:THIS|THE) PROJECT GUTENBERG|^End of (?:the )?Project "
+                     r"Gutenberg", re.I | re.M)
+
+
+def _without_gutenberg(sections: list) -> list:
+    """Project Gutenberg's header (up to its `*** START OF THIS PROJECT GUTENBERG EBOOK`
+    line) and licence (from `*** END OF ...`), in EPUBs that do not mark them."""
+    flat = [(i, j) for i, s in enumerate(sections) for j in range(len(s.blocks))]
+    start = next((k for k, (i, j) in enumerate(flat)
+                  if _PG_START.search(sections[i].blocks[j].text)), None)
+    end = next((k for k, (i, j) in enumerate(flat)
+                if _PG_END.search(sections[i].blocks[j].text)), None)
+    if start is None and end is None:
+        return sections
+    keep = set(flat[(start + 1 if start is not None else 0):end])
+    return [voxline.Section(s.title, tuple(b for j, b in enumerate(s.blocks) if (i, j) in keep),
+                            s.role, s.kind, s.language) for i, s in enumerate(sections)]
 
 
 def _drop_boilerplate(root) -> None:

@@ -80,6 +80,22 @@ def test_a_vertical_traditional_chinese_epub_reads_in_logical_order(tmp_path):
     assert "「床前明月光，疑是地上霜。」" in chapters[1][1]
 
 
+def test_project_gutenbergs_header_and_title_page_are_not_read(tmp_path):
+    header = ("<pre>The Project Gutenberg EBook of A Test Book\nThis eBook is for the use of "
+              "anyone anywhere.\n*** START OF THIS PROJECT GUTENBERG EBOOK A TEST BOOK ***"
+              "</pre><h1>A TEST BOOK</h1><p>By Ann Author</p>")
+    docs = [bookfiles.Doc("p0.xhtml", "Front", header),
+            bookfiles.Doc("p1.xhtml", "One", "<h2>Chapter 1</h2><p>It begins.</p>"),
+            bookfiles.Doc("p2.xhtml", "End", "<p>The end.</p><p>*** END OF THIS PROJECT "
+                          "GUTENBERG EBOOK A TEST BOOK ***</p><p>Licence terms.</p>")]
+    book = read(bookfiles.Epub(version=2, docs=docs,
+                               toc=[("p1.xhtml", "Chapter 1")]).write(tmp_path / "pg.epub"))
+    chapters = spoken(book)
+    assert [t for t, _ in chapters] == ["Chapter 1"]
+    assert chapters[0][1] == "Chapter 1\n\nIt begins.\n\nThe end.\n"
+    assert book.sections[0].kind == "titlepage"
+
+
 def test_html_in_legacy_chinese_encodings_keeps_only_the_main_text(tmp_path):
     page = """<html lang="zh-CN"><head><meta charset="{charset}"><title>{title}</title>
 <script>var x = "{n[0]}";</script><style>p {{ color: red }}</style></head>
