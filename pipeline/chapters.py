@@ -1,5 +1,6 @@
-"""`--chapters`: several inputs, or one input's Markdown headings, become one audiobook file
-(M4B or MP3) with a chapter each.
+"""`--chapters`: several inputs, a book's own chapters (EPUB, HTML, Markdown, DOCX, PDF, as
+its reader gives them), or one text input's Markdown headings, become one audiobook file
+(M4B, M4A or MP3) with a chapter each, tagged and with the book's cover.
 
 Each chapter is an ordinary document of the job: its text goes to a work folder beside the
 book (`.book.m4b.chapters/`), its audio to a WAV there, with the job manifest, the cache and
