@@ -52,12 +52,26 @@ STDOUT = Path("-")  # `-o -`: the output streams to standard output
 STREAMABLE = ("wav", "mp3", "ogg", "opus", "flac")  # m4a and m4b need a seekable file
 
 
+@dataclass(frozen=True)
+class ContainerMetadata:
+    """What goes into an output's container besides the audio: an FFmpeg ffmetadata file
+    (tags, chapters), a cover image (JPEG or PNG; MP3, M4A/M4B and FLAC carry it) and the
+    audio's language as ISO 639-2 (`eng`, `zho`)."""
+
+    ffmetadata: Path
+    cover: Path | None = None
+    language: str | None = None
+
+
+COVER_MUXERS = ("mp3", "ipod", "mp4", "flac")
+
+
 def is_stdout(path: Path | str) -> bool:
     return str(path) == "-"
 
 
 def open_encoder(destination: Path, fmt: "OutputFormat", sample_rate_hz: int,
-                 loudness: "LoudnessTarget | None" = None, metadata: Path | None = None):
+                 loudness: "LoudnessTarget | None" = None, metadata: "Path | ContainerMetadata | None" = None):
     """The encoder for `destination`: standard output streamed as chunks arrive (`-o -`),
     a WAV written directly (PCM needs no encoding: a copy, no FFmpeg), or FFmpeg encoding
     to a file; files are written under a temporary name and renamed when complete. With a
@@ -72,13 +86,23 @@ def open_encoder(destination: Path, fmt: "OutputFormat", sample_rate_hz: int,
     return Encoder(destination, fmt, sample_rate_hz, metadata)
 
 
-def _metadata_args(metadata: Path | None) -> tuple[list[str], list[str]]:
-    """FFmpeg arguments that take title and chapters from an ffmetadata file: (after the
-    audio input, before the output file)."""
+def _metadata_args(metadata: "Path | ContainerMetadata | None",
+                   muxer: str = "") -> tuple[list[str], list[str]]:
+    """FFmpeg arguments that take tags and chapters from an ffmetadata file, and a cover
+    and the language from a `ContainerMetadata`: (after the audio input, before the output
+    file)."""
     if metadata is None:
         return [], []
-    return (["-f", "ffmetadata", "-i", str(metadata)],
-            ["-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"])
+    if not isinstance(metadata, ContainerMetadata):
+        metadata = ContainerMetadata(metadata)
+    inputs = ["-f", "ffmetadata", "-i", str(metadata.ffmetadata)]
+    outputs = ["-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"]
+    if metadata.cover is not None and muxer in COVER_MUXERS:
+        inputs += ["-i", str(metadata.cover)]
+        outputs += ["-map", "2:v", "-c:v", "copy", "-disposition:v:0", "attached_pic"]
+    if metadata.language:
+        outputs += ["-metadata:s:a:0", f"language={metadata.language}"]
+    return inputs, outputs
 
 
 def wav_header(sample_rate_hz: int, data_bytes: int = 0xFFFFFFFF) -> bytes:
@@ -226,7 +250,7 @@ class Encoder:
     """
 
     def __init__(self, destination: Path, fmt: OutputFormat, sample_rate_hz: int,
-                 metadata: Path | None = None):
+                 metadata: "Path | ContainerMetadata | None" = None):
         import ffmpeg
 
         self.destination = destination
@@ -248,7 +272,7 @@ class Encoder:
             .compile(cmd=ffmpeg_exe())
         )
         if metadata is not None:
-            extra_in, extra_out = _metadata_args(metadata)
+            extra_in, extra_out = _metadata_args(metadata, fmt.muxer)
             after = args.index("pipe:0") + 1
             args[after:after] = extra_in
             at = args.index(target)
@@ -609,7 +633,7 @@ class LoudnessEncoder(WavWriter):
     """
 
     def __init__(self, destination: Path, fmt: OutputFormat, sample_rate_hz: int,
-                 target: LoudnessTarget, metadata: Path | None = None):
+                 target: LoudnessTarget, metadata: "Path | ContainerMetadata | None" = None):
         self.destination = destination
         self.metadata = metadata
         self.fmt = fmt
@@ -635,7 +659,8 @@ class LoudnessEncoder(WavWriter):
 
     def _ffmpeg(self, inputs: list[str], filters: str | None, codec: tuple[str, ...],
                 muxer: str, out: Path) -> None:
-        extra_in, extra_out = _metadata_args(self.metadata if out == self.partial else None)
+        extra_in, extra_out = _metadata_args(self.metadata if out == self.partial else None,
+                                             muxer)
         temporary = self._result if out == self.partial else self._trial
         # reopened for each run (FFmpeg truncates it), and only if it is still the file
         # voxline created: FFmpeg is never handed a name another user could have replaced

@@ -35,6 +35,16 @@ def register_normalizers(register):
 
 
 @hookspec
+def register_readers(register):
+    """Called once when the plugin manager is built, to add readers of input file types.
+
+    Call `register(reader_class)` for each `voxline.Reader` subclass; its `suffixes`
+    (`.epub`, `.html`, ...) say which files it reads. Registered later wins for a suffix, so
+    a third-party plugin can replace a built-in reader.
+    """
+
+
+@hookspec
 def register_commands(cli):
     """Called when the `voxline` command group is built; add click commands with
     `cli.add_command(...)` or the `@cli.command()` decorator."""

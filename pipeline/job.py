@@ -46,10 +46,12 @@ STAGES = ("read", "ssml", "normalize", "segment", "synthesize", "resample", "con
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One input and where its audio goes."""
+    """One input and where its audio goes; `metadata`: tags (and a cover) for its
+    container (a chapter of a book read by a reader)."""
 
     source: Path | str
     output: Path
+    metadata: "audio_mod.ContainerMetadata | None" = None
 
 
 @dataclass
@@ -608,7 +610,7 @@ class Pipeline:
         rate = self.settings.sample_rate_hz
         if doc.encoder is None:
             doc.encoder = audio_mod.open_encoder(doc.spec.output, self.format, rate,
-                                                 self.loudness)
+                                                 self.loudness, metadata=doc.spec.metadata)
             if doc.prepared.leading_pause_s:
                 doc.encoder.write(audio_mod.silence(
                     doc.silence.pause(doc.prepared.leading_pause_s), rate))

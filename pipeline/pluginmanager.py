@@ -16,6 +16,7 @@ from .backend import Backend
 from .errors import PluginError
 from .models import Capabilities
 from .normalize import Normalizer
+from .reading import Reader
 
 ENTRY_POINT_GROUP = "voxline"
 
@@ -116,6 +117,7 @@ class Registry:
 
     backends: dict[str, type[Backend]] = field(default_factory=dict)
     normalizers: dict[str, type[Normalizer]] = field(default_factory=dict)
+    readers: dict[str, type[Reader]] = field(default_factory=dict)  # by suffix: ".epub"
     provided_by: dict[str, str] = field(default_factory=dict)
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     _caps: dict[str, Capabilities] = field(default_factory=dict, repr=False)
@@ -231,8 +233,24 @@ def build_registry(pm: PluginManager) -> Registry:
 
         return register
 
+    def reader_register(plugin_name: str, staged: list):
+        def register(cls: type[Reader]) -> None:
+            if not (isinstance(cls, type) and issubclass(cls, Reader)):
+                raise PluginError(
+                    f"plugin {plugin_name!r} registered {cls!r}, which is not a voxline.Reader"
+                )
+            suffixes = getattr(cls, "suffixes", None)
+            if not suffixes or not all(isinstance(x, str) and x.startswith(".")
+                                       for x in suffixes):
+                raise PluginError(f"plugin {plugin_name!r}: reader {cls.__name__} declares "
+                                  "no suffixes (such as \".epub\")")
+            staged.append((None, cls))
+
+        return register
+
     for hook_name, make_register in (
         ("register_normalizers", normalizer_register),
+        ("register_readers", reader_register),
         ("register_backends", backend_register),
     ):
         # get_hookimpls() is in registration order: built-ins first, so a third-party
@@ -253,7 +271,11 @@ def build_registry(pm: PluginManager) -> Registry:
                 pm.problem(impl.plugin_name, message)
                 continue
             for name, cls in staged:
-                if name is not None:
+                if issubclass(cls, Reader):
+                    for suffix in cls.suffixes:
+                        registry.readers[suffix.lower()] = cls
+                        registry.provided_by[f"reader:{suffix.lower()}"] = impl.plugin_name
+                elif name is not None:
                     registry.backends[name] = cls
                     registry.provided_by[f"backend:{name}"] = impl.plugin_name
                 else:

@@ -11,4 +11,10 @@ BUILTINS = (
     "voxline.plugins.openai_speech",
     "voxline.plugins.ollama_snac",
     "voxline.plugins.chattts_local",
+    "voxline.plugins.read_text",
+    "voxline.plugins.read_markdown",
+    "voxline.plugins.read_html",
+    "voxline.plugins.read_epub",
+    "voxline.plugins.read_docx",
+    "voxline.plugins.read_pdf",
 )

@@ -105,6 +105,47 @@ def synthesis_options(fn):
     return fn
 
 
+def reading_options(fn):
+    """How books and documents are read (EPUB, HTML, Markdown, DOCX, PDF): synth, chapters."""
+    decorators = [
+        click.option("--pick", metavar="CHAPTERS",
+                     help="Only these chapters, as `voxline chapters` numbers them: 3-12,15 "
+                          "or a title (\"Chapter 1\")."),
+        click.option("--include-front-matter", is_flag=True,
+                     help="Also read the cover, title page, copyright, contents and index "
+                          "(skipped by default)."),
+        click.option("--alt-text", is_flag=True, help="Read images' alternative text."),
+        click.option("--footnotes", is_flag=True,
+                     help="Read footnotes and endnotes (their markers are never read)."),
+    ]
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn
+
+
+def tag_options(fn):
+    """The tags of book outputs (M4B, M4A, MP3), over what the book says."""
+    decorators = [
+        click.option("--title", help="Title tag [default: the book's]."),
+        click.option("--author", help="Author (artist) tag [default: the book's]."),
+        click.option("--narrator", help="Narrator tag [default: the voice]."),
+        click.option("--cover", type=click.Path(dir_okay=False),
+                     help="Cover image (JPEG or PNG) [default: the book's]."),
+    ]
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn
+
+
+def read_options(params: dict):
+    """The `voxline.ReadOptions` the reading options give."""
+    from voxline.reading import ReadOptions
+
+    return ReadOptions(front_matter=bool(params.get("include_front_matter")),
+                       alt_text=bool(params.get("alt_text")),
+                       footnotes=bool(params.get("footnotes")))
+
+
 def metrics_options(fn):
     """Prometheus metrics of the job (synth and tui)."""
     fn = click.option("--metrics-textfile", type=click.Path(dir_okay=False),

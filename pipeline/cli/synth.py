@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
 from voxline.display import printable
 
-from .options import backend_overrides, metrics_options, settings_overrides, synthesis_options
+from .options import (backend_overrides, metrics_options, read_options, reading_options,
+                      settings_overrides, synthesis_options, tag_options)
 
 
 @click.command()
@@ -20,6 +21,8 @@ from .options import backend_overrides, metrics_options, settings_overrides, syn
               help="Output folder, or an output file when there is one input.")
 @click.option("-r", "--recursive", is_flag=True, help="Scan folders recursively.")
 @synthesis_options
+@reading_options
+@tag_options
 @metrics_options
 @click.option("--json", "as_json", is_flag=True, help="Print the job summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
@@ -31,15 +34,32 @@ from .options import backend_overrides, metrics_options, settings_overrides, syn
                    "cache; --no-cache to resynthesize them too).")
 @click.option("--chapters", is_flag=True,
               help="Make one audiobook (-o BOOK.m4b or BOOK.mp3) with a chapter per input "
-                   "file, or per Markdown heading (# Title) of a single input.")
+                   "file, or per chapter of a book (EPUB, ...) or Markdown heading (# Title) "
+                   "of a single input.")
 @click.option("--tui", is_flag=True,
               help="Run the job in the terminal UI (the same as `voxline tui`).")
 def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, metrics_port,
           metrics_textfile, tui, chapters, **options):
-    """Synthesize PATHS (files; folders scanned for *.txt and *.ssml; - for stdin)."""
+    """Synthesize PATHS (files: text, SSML, EPUB, HTML, Markdown, DOCX, PDF; folders
+    scanned for *.txt and *.ssml; - for stdin)."""
+    from voxline.books import remove_work
+
+    planned = plan_job(paths, output, recursive, config,
+                       {**options, "dry_run_listing": dry_run}, chapters=chapters)
+    try:
+        return _synth(planned, as_json, quiet, dry_run, force, metrics_port, metrics_textfile,
+                      tui, chapters)
+    finally:
+        remove_work(planned.work)
+
+
+def _synth(planned, as_json, quiet, dry_run, force, metrics_port, metrics_textfile, tui,
+           chapters):
     from voxline.job import Job, Pipeline
 
-    planned = plan_job(paths, output, recursive, config, options, chapters=chapters)
+    for note in planned.notes:
+        if not quiet:
+            click.echo(f"voxline: warning: {note}", err=True)
     pm, registry, settings, specs = planned.pm, planned.registry, planned.settings, planned.specs
     streaming = planned.streaming
     if tui and streaming:
@@ -62,8 +82,12 @@ def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, metr
         from voxline.plan import dry_run as plan
 
         data = plan(Pipeline(pm, registry, settings, force=force), Job(specs, settings))
+        if planned.listing is not None:
+            data["chapters"] = planned.listing
         click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json
-                   else printable(plan_summary(data)))
+                   else printable("\n".join(filter(None, [
+                       planned.listing and _chapters_summary(planned.listing),
+                       plan_summary(data)]))))
         return data["exit_code"]
     display = None
     if not quiet:
@@ -96,6 +120,12 @@ def synth(paths, output, recursive, as_json, quiet, config, dry_run, force, metr
             click.echo(printable(book_summary(book)))
     return max(report.exit_code, book.get("exit_code", 0)) if planned.book is not None \
         else report.exit_code
+
+
+def _chapters_summary(listing: dict) -> str:
+    from .chapters_cmd import chapters_summary
+
+    return chapters_summary(listing)
 
 
 def finish_book(planned: "PlannedJob", report) -> dict:
@@ -157,6 +187,9 @@ class PlannedJob:
     single_file: bool
     book: object = None           # --chapters: the chapters.Book being made
     book_settings: object = None  # --chapters: the settings the book is assembled with
+    work: list = field(default_factory=list)   # folders of read books' text, removed after
+    notes: list = field(default_factory=list)  # readers' warnings
+    listing: dict | None = None   # the chapters of read books, for --dry-run
 
     @property
     def streaming(self) -> bool:
@@ -206,6 +239,24 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
     if not inputs:
         raise UsageError(f"no .txt or .ssml files found in {', '.join(map(str, paths))}"
                          + ("" if recursive else " (use -r to scan subfolders)"))
+    from voxline.books import reader_for
+
+    pm = get_plugin_manager()
+    registry = build_registry(pm)
+    reading = read_options(options)
+    overrides = {key: options.get(key) for key in ("title", "author", "narrator", "cover")}
+    read_inputs = [(s, r) for s, r in inputs if reader_for(s, registry) is not None]
+    work, notes, listing = [], [], None
+    if options.get("pick") and not (read_inputs or chapters):
+        raise UsageError("--pick chooses chapters of a book (EPUB, HTML, Markdown, DOCX, "
+                         "PDF) or of --chapters")
+    if options.get("dry_run_listing") and (read_inputs or chapters):
+        from voxline.chapters import chapter_listing
+
+        listing = chapter_listing(inputs, registry, settings, reading, options.get("pick"))
+    if str(output) == "-" and read_inputs:
+        raise UsageError(f"{read_inputs[0][0]}: a book or document is not streamed to standard "
+                         "output; give an output file or folder")
     if str(output) == "-":
         from voxline.audio import STDOUT, STREAMABLE
         from voxline.job import InputSpec
@@ -240,7 +291,8 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
         if settings.format not in BOOK_FORMATS:
             raise UsageError(f"--chapters makes an m4b, mp3 or m4a file, not {settings.format}"
                              " (give -o BOOK.m4b)")
-        book, book_settings = plan_book(inputs, out), settings
+        book, book_settings = plan_book(inputs, out, registry, reading, options.get("pick"),
+                                        overrides, _narrator(settings, registry)), settings
         specs, single = [InputSpec(ch.text, ch.audio) for ch in book.chapters], True
         # the chapters are WAVs in the work folder; format and loudness apply to the book,
         # the lexicons beside the book's files to its chapters
@@ -253,17 +305,45 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
         if single and len(inputs) > 1:
             raise UsageError(f"{output} names one file but there are {len(inputs)} inputs; "
                              "give a folder")
-        specs = plan_outputs(inputs, out, FORMATS[settings.format], single)
+        text_inputs = [(s, r) for s, r in inputs if (s, r) not in read_inputs]
+        specs = plan_outputs(text_inputs, out, FORMATS[settings.format], single)
+        if read_inputs:
+            from voxline.books import plan_read_outputs
+
+            read = plan_read_outputs(read_inputs, out, FORMATS[settings.format], single,
+                                     registry, reading, options.get("pick"), overrides,
+                                     _narrator(settings, registry))
+            work, notes = read.work, read.notes
+            taken = {spec.output for spec in specs}
+            for spec in read.specs:
+                if spec.output in taken:
+                    raise UsageError(f"two inputs would both be written to {spec.output}")
+                taken.add(spec.output)
+            specs += read.specs
     check_lexicons(settings, specs)
-    pm = get_plugin_manager()
-    registry = build_registry(pm)
     registry.check_options(settings.backends)
     check_backends(registry, settings)
     if settings.verify:
         from voxline.verify import check_available
 
         check_available(settings.verify_model)
-    return PlannedJob(pm, registry, settings, specs, out, single, book, book_settings)
+    return PlannedJob(pm, registry, settings, specs, out, single, book, book_settings,
+                      work, notes, listing)
+
+
+def _narrator(settings, registry):
+    """The narrator tag of a book in a language: the voice that will read it."""
+    def narrator(language: str | None) -> str:
+        from voxline.errors import VoxlineError
+        from voxline.prepare import route
+
+        try:
+            backend, voice = route(language or "en", None, settings, registry)
+        except VoxlineError:
+            return ""
+        return f"{voice} ({backend})" if voice else backend
+
+    return narrator
 
 
 def _looks_like_extension(suffix: str) -> bool:

@@ -42,6 +42,12 @@ def tui(paths, output, recursive, config, force, metrics_port, metrics_textfile,
             raise UsageError("give -o/--output for the audio (a folder, or a file for one "
                              "input)")
         planned = plan_job(paths, output, recursive, config, options)
-    return run_app(planned, force=force, metrics_port=metrics_port,
-                   metrics_textfile=metrics_textfile, exit_when_done=exit_when_done,
-                   config=config)
+    try:
+        return run_app(planned, force=force, metrics_port=metrics_port,
+                       metrics_textfile=metrics_textfile, exit_when_done=exit_when_done,
+                       config=config)
+    finally:
+        if planned is not None:  # the text of books and documents read for the job
+            from voxline.books import remove_work
+
+            remove_work(planned.work)
