@@ -1,0 +1,207 @@
+"""`voxline serve`: a real server on a free 127.0.0.1 port (a `voxline serve` subprocess),
+asked by real clients: the official `openai` package, httpx streaming, and voxline's own
+`openai` and `chattts-v1` backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from voxline import audio as audio_mod
+
+from conftest import _free_port, run_cli, wav_info
+
+pytest.importorskip("starlette", reason="the serve extra is not installed")
+pytest.importorskip("uvicorn", reason="the serve extra is not installed")
+
+SENTENCES = " ".join(f"Sentence number {n} is here." for n in range(1, 81))
+
+
+def tone_site(folder: Path) -> str:
+    """A site folder in which the `tone` test backend is installed as an entry point."""
+    info = folder / "voxline_tone-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: voxline-tone\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[voxline]\ntone = voxline.testing.tone\n")
+    return str(folder)
+
+
+class Served:
+    """`voxline serve ARGS` running on a free port until closed."""
+
+    def __init__(self, folder: Path, *args: str, config: str = "", env: dict | None = None):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        (folder / "voxline.toml").write_text(config)
+        self.log = open(folder / "server.log", "wb")
+        full_env = {**os.environ,
+                    "PYTHONPATH": os.pathsep.join(filter(None, [tone_site(folder / "site"),
+                                                                os.environ.get("PYTHONPATH")])),
+                    "VOXLINE_CACHE_DIR": str(folder / "cache"),
+                    "VOXLINE_STATE_DIR": str(folder / "state"), **(env or {})}
+        full_env.pop("VOXLINE_API_KEY", None) if "VOXLINE_API_KEY" not in (env or {}) else None
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from voxline.cli.main import main; main()", "serve",
+             "--port", str(self.port), "--config", str(folder / "voxline.toml"), *args],
+            stdout=self.log, stderr=subprocess.STDOUT, env=full_env, cwd=folder)
+        deadline = time.monotonic() + 120
+        while True:
+            assert self.process.poll() is None, self.output()
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "voxline serve did not start"
+            time.sleep(0.1)
+
+    def output(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
+
+    def metric(self, name: str, **labels) -> float:
+        text = httpx.get(self.url + "/metrics").text
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                    total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The default routes (Piper for English) preloaded, and the slow-ish `tone` backend."""
+    served = Served(tmp_path_factory.mktemp("serve"), "--workers", "2",
+                    config="[backends.tone]\ndelay_s = 0.1\n")
+    yield served
+    served.close()
+
+
+def openai_error(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert error["message"] and error["type"]
+    return error
+
+
+def test_official_openai_client_streams_piper_speech(server):
+    openai = pytest.importorskip("openai")
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused")
+    received = bytearray()
+    with client.audio.speech.with_streaming_response.create(
+            model="tts-1", voice="alloy", response_format="wav",
+            input="The server is up. It speaks with the resident Piper voice.") as response:
+        assert response.headers["content-type"] == "audio/wav"
+        for part in response.iter_bytes():
+            received.extend(part)
+    audio = audio_mod.decode(bytes(received))
+    assert audio.sample_rate_hz == 24000
+    assert 2.0 < len(audio.samples) / 24000 < 10.0
+    assert np.abs(audio.samples).max() > 1000  # speech, not silence
+
+
+def test_first_sentence_arrives_before_the_rest_is_made(server):
+    started = time.perf_counter()
+    first = None
+    received = 0
+    with httpx.stream("POST", server.url + "/v1/audio/speech", timeout=60, json={
+            "model": "tone", "input": SENTENCES, "response_format": "pcm"}) as response:
+        assert response.status_code == 200
+        for part in response.iter_bytes():
+            if first is None and part:
+                first = time.perf_counter() - started
+            received += len(part)
+    total = time.perf_counter() - started
+    assert received % 2 == 0 and received > 24000 * 2 * 80  # raw s16 at 24 kHz, all of it
+    # dozens of chunks at 0.1 s each on 2 workers: the first arrives well before the last
+    assert first < total / 3, (first, total)
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "opus", "aac", "flac", "wav"])
+def test_each_response_format_decodes(server, fmt):
+    response = httpx.post(server.url + "/v1/audio/speech", timeout=60, json={
+        "model": "tone", "input": "Two short sentences. Both in this answer.",
+        "response_format": fmt})
+    assert response.status_code == 200, response.text
+    audio = audio_mod.decode(response.content)
+    assert 2.0 < len(audio.samples) / audio.sample_rate_hz < 6.0
+
+
+def test_speed_changes_the_length(server):
+    def seconds(speed):
+        response = httpx.post(server.url + "/v1/audio/speech", timeout=60, json={
+            "model": "tone", "input": "Speed test sentence.", "response_format": "pcm",
+            "speed": speed})
+        assert response.status_code == 200, response.text
+        return len(response.content) / 2 / 24000
+
+    assert seconds(2.0) < 0.7 * seconds(1.0)
+
+
+@pytest.mark.parametrize("body,status,param", [
+    ({"model": "tts-1", "input": "", "voice": "alloy"}, 400, "input"),
+    ({"model": "tts-1", "input": "   \n", "voice": "alloy"}, 400, "input"),
+    ({"model": "tts-1", "voice": "alloy"}, 400, "input"),
+    ({"model": "tts-1", "input": "x" * 10_001, "voice": "alloy"}, 413, "input"),
+    ({"model": "tts-1", "input": "Hello.", "voice": "no-such-voice"}, 400, "voice"),
+    ({"model": "no-such-model", "input": "Hello."}, 404, "model"),
+    ({"model": "tts-1", "input": "Hello.", "response_format": "wma"}, 400, "response_format"),
+    ({"model": "tts-1", "input": "Hello.", "speed": 9}, 400, "speed"),
+    ({"model": "tts-1", "input": 42}, 400, "input"),
+])
+def test_bad_requests_get_openai_errors(server, body, status, param):
+    error = openai_error(httpx.post(server.url + "/v1/audio/speech", json=body, timeout=30),
+                         status)
+    assert error["param"] == param
+
+
+def test_malformed_json_and_huge_bodies(server):
+    url = server.url + "/v1/audio/speech"
+    error = openai_error(httpx.post(url, content=b'{"input": "Hel', timeout=30), 400)
+    assert "JSON" in error["message"]
+    openai_error(httpx.post(url, content=b'["a list"]', timeout=30), 400)
+    openai_error(httpx.post(url, content=b'{"input": "' + b"a" * (2 << 20) + b'"}',
+                            timeout=30), 413)
+    openai_error(httpx.get(server.url + "/v1/nothing-here"), 404)
+
+
+def test_models_list_backends_and_voices(server):
+    data = httpx.get(server.url + "/v1/models").json()
+    models = {m["id"]: m for m in data["data"]}
+    assert data["object"] == "list"
+    assert {"tts-1", "piper", "tone", "espeak"} <= set(models)
+    assert "a4" in models["tone"]["voices"]
+
+
+def test_voxline_openai_backend_uses_the_server(server, tmp_path):
+    (tmp_path / "in.txt").write_text("Voxline talks to voxline. Over the OpenAI API.")
+    (tmp_path / "voxline.toml").write_text(
+        f'[backends.openai]\nurl = "{server.url}"\nvoices = ["alloy"]\n')
+    done = run_cli("synth", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.wav"),
+                   "--backend", "openai", "--config", str(tmp_path / "voxline.toml"),
+                   "--json", "-q", env={"OPENAI_API_KEY": ""})
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)
+    assert report["backends"]["openai"]["chunks"] >= 1
+    assert wav_info(tmp_path / "out.wav")[3] > 2.0
+    assert server.metric("voxline_http_requests_total", route="/v1/audio/speech",
+                         status="200") >= 1
