@@ -205,3 +205,60 @@ def test_voxline_openai_backend_uses_the_server(server, tmp_path):
     assert wav_info(tmp_path / "out.wav")[3] > 2.0
     assert server.metric("voxline_http_requests_total", route="/v1/audio/speech",
                          status="200") >= 1
+
+
+def test_missing_extra_is_one_clear_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.modules['uvicorn'] = None; "
+         "from voxline.cli.main import main; main()", "serve"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "pip install 'voxline[serve]'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# -- the seeds' shapes ------------------------------------------------------------------
+
+
+def test_health_answers_as_the_seed_servers_do(server):
+    data = httpx.get(server.url + "/health").json()
+    assert data["status"] == "ok"
+    assert 0.0 <= data["gpu_mem_percent"] <= 1.0  # 0 without a GPU
+
+
+def test_voxline_chattts_v1_backend_uses_the_server(server, tmp_path):
+    from voxline.plugins.chattts_server import ChatTTSV1
+
+    health = ChatTTSV1({"url": server.url}).health()
+    assert health.ok, health.detail
+    assert health.info["gpu_mem_percent"] < 0.9
+    (tmp_path / "in.txt").write_text("A router can send this to voxline. It answers.")
+    done = run_cli("synth", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.wav"),
+                   "--backend", "chattts-v1", "--json", "-q",
+                   env={"CHATTTS_V1_URL": server.url})
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["backends"]["chattts-v1"]["chunks"] >= 1
+    assert wav_info(tmp_path / "out.wav")[3] > 2.0
+
+
+def test_api_tts_answers_one_complete_wav(server):
+    response = httpx.post(server.url + "/api/tts", timeout=60,
+                          json={"text": "Complete answer.", "voice": "zh_female_shanghai"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "audio/wav"
+    body = response.content
+    assert int.from_bytes(body[40:44], "little") == len(body) - 44  # real sizes, not ~0
+    openai_error(httpx.post(server.url + "/api/tts", json={"text": ""}), 400)
+
+
+def test_get_tts_streams_wav(server):
+    with httpx.stream("GET", server.url + "/tts", params={"text": "Streamed to a browser."},
+                      timeout=60) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "audio/wav"
+        assert "content-length" not in response.headers  # chunked: played as it comes
+        body = response.read()
+    assert body[:4] == b"RIFF"
+    audio = audio_mod.decode(body)
+    assert audio.sample_rate_hz == 16000 and len(audio.samples) > 16000
+    openai_error(httpx.get(server.url + "/tts"), 400)

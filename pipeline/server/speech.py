@@ -149,8 +149,10 @@ class SpeechService:
             candidates, voice = [name], wanted
             if name not in self.registry.backends or (backend and name != backend):
                 candidates = []
-        else:
-            candidates = [backend] if backend else sorted(self.registry.backends)
+        else:  # a voice name alone: the servers voxline could call are not searched (one
+            # may be this very server, behind a voice name it shares with the seeds')
+            candidates = [backend] if backend else sorted(
+                n for n in self.registry.backends if not self.registry.capabilities(n).network)
         for name in candidates:
             if any(v.name == voice for v in self.registry.capabilities(name).voices):
                 return backend or name, f"{name}:{voice}"
