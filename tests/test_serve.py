@@ -67,8 +67,8 @@ class Served:
         self.log.flush()
         return Path(self.log.name).read_text(errors="replace")
 
-    def metric(self, name: str, **labels) -> float:
-        text = httpx.get(self.url + "/metrics").text
+    def metric(self, name: str, key: str = "env-key", **labels) -> float:
+        text = httpx.get(self.url + "/metrics", headers={"Authorization": f"Bearer {key}"}).text
         total = 0.0
         for line in text.splitlines():
             if line.startswith(name + "{") or line.startswith(name + " "):
@@ -262,3 +262,103 @@ def test_get_tts_streams_wav(server):
     audio = audio_mod.decode(body)
     assert audio.sample_rate_hz == 16000 and len(audio.samples) > 16000
     openai_error(httpx.get(server.url + "/tts"), 400)
+
+
+# -- limits ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    """Keys from the environment and from a file, one request at a time per client, and a
+    tone backend slow enough to hang up on."""
+    folder = tmp_path_factory.mktemp("guarded")
+    (folder / "keys.txt").write_text("file-key\n\n")
+    served = Served(folder, "--no-preload", "--workers", "2", "--backend", "tone",
+                    "--per-client", "1", "--api-key-file", str(folder / "keys.txt"),
+                    config="[backends.tone]\ndelay_s = 0.2\n",
+                    env={"VOXLINE_API_KEY": "env-key"})
+    yield served
+    served.close()
+
+
+def speech(url: str, key: str | None, text: str = "Hello.", **kwargs) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.post(url + "/v1/audio/speech", headers=headers, timeout=60,
+                      json={"input": text, "response_format": "pcm"}, **kwargs)
+
+
+def test_api_key_is_required_when_set(guarded):
+    error = openai_error(speech(guarded.url, None), 401)
+    assert error["code"] == "invalid_api_key"
+    openai_error(speech(guarded.url, "wrong-key"), 401)
+    assert speech(guarded.url, "env-key").status_code == 200
+    assert speech(guarded.url, "file-key").status_code == 200
+    assert httpx.get(guarded.url + "/health").status_code == 200  # probes need no key
+    openai_error(httpx.get(guarded.url + "/metrics"), 401)
+    openai = pytest.importorskip("openai")
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=guarded.url + "/v1", api_key="wrong").audio.speech.create(
+            model="tts-1", voice="alloy", input="Hello.")
+
+
+def test_a_client_over_its_share_gets_429_with_retry_after(guarded):
+    with httpx.stream("POST", guarded.url + "/v1/audio/speech", timeout=60,
+                      headers={"Authorization": "Bearer env-key"},
+                      json={"input": SENTENCES, "response_format": "pcm"}) as first:
+        assert first.status_code == 200
+        parts = first.iter_bytes()  # kept: dropping the iterator closes the connection
+        next(parts)
+        second = speech(guarded.url, "env-key")
+        error = openai_error(second, 429)
+        assert second.headers["retry-after"] == "1"
+        assert error["type"] == "rate_limit_error"
+        assert speech(guarded.url, "file-key").status_code == 200  # another client
+    deadline = time.monotonic() + 10
+    while speech(guarded.url, "env-key").status_code == 429:  # freed when it hung up
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_a_client_that_hangs_up_frees_its_work(guarded):
+    def tone_chunks() -> float:
+        return guarded.metric("voxline_chunks_total", backend="tone")
+
+    before = tone_chunks()
+    time.sleep(0.5)
+    while tone_chunks() != before:  # an earlier test's chunks already on the workers
+        before = tone_chunks()
+        time.sleep(0.5)
+    with httpx.stream("POST", guarded.url + "/v1/audio/speech", timeout=60,
+                      headers={"Authorization": "Bearer env-key"},
+                      json={"input": SENTENCES, "response_format": "pcm"}) as response:
+        assert response.status_code == 200
+        next(response.iter_bytes())
+    deadline = time.monotonic() + 10
+    while guarded.metric("voxline_http_in_flight") > 1:  # the /metrics request itself
+        assert time.monotonic() < deadline, "the request was not let go"
+        time.sleep(0.05)
+    made = tone_chunks() - before
+    time.sleep(1.0)  # 80 sentences at 0.2 s on 2 workers would take several seconds more
+    assert tone_chunks() - before == made
+    assert made <= 20, made  # of 80: those made while it listened, and those started
+
+
+def test_metrics_show_requests_latency_and_pipeline(guarded):
+    assert speech(guarded.url, "env-key", "Counted.").status_code == 200
+    text = httpx.get(guarded.url + "/metrics", headers={"Authorization": "Bearer env-key"}).text
+    assert 'voxline_http_requests_total{method="POST",route="/v1/audio/speech",status="200"}' \
+        in text
+    assert 'voxline_http_requests_total{method="POST",route="/v1/audio/speech",status="401"}' \
+        in text
+    assert "voxline_http_request_duration_seconds_bucket" in text
+    assert "voxline_http_first_audio_seconds_count" in text
+    assert "voxline_http_in_flight" in text
+    assert 'voxline_chunks_total{backend="tone"' in text  # the pipeline's own
+    assert "tts_req_duration_seconds" in text
+
+
+def test_binds_loopback_by_default():
+    from voxline.cli.serve_cmd import serve
+
+    host = next(p for p in serve.params if p.name == "host")
+    assert host.default == "127.0.0.1"

@@ -83,7 +83,11 @@ class SpeechService:
                 on_state(name, value)
 
         self.pool = BackendPool(registry, settings, on_state=state)
-        batching = any(registry.capabilities(name).batches for name in registry.backends)
+        # chunks waiting in a batching backend's queue hold a thread each (as in a job); a
+        # request that picks one that the defaults do not use gets smaller batches
+        batching = any(registry.capabilities(name).batches
+                       for name in [*self.default_backends(), *settings.fallback]
+                       if name in registry.backends)
         room = 2 * (settings.batch_size or MAX_AUTO_BATCH) if batching else 0
         self.workers = settings.workers
         self.executor = ThreadPoolExecutor(settings.workers + room,
