@@ -322,12 +322,13 @@ class Pipeline:
     """Runs jobs with one plugin manager and registry; a Pipeline can run several jobs."""
 
     def __init__(self, pm, registry: Registry, settings: Settings, *, force: bool = False,
-                 pool: BackendPool | None = None, executor: ThreadPoolExecutor | None = None):
+                 pool: BackendPool | None = None, executor: ThreadPoolExecutor | None = None,
+                 store: cache_mod.ChunkStore | None = None):
         """`force`: synthesize inputs the job manifest (`voxline.manifest`) says are up to
         date too (their chunks still come from the cache). `pool` and `executor`: backends
         and worker threads kept by the caller across jobs (`voxline serve` keeps models
         loaded and shares the workers between requests); a job then neither makes nor
-        closes its own."""
+        closes its own. `store`: the chunk cache, likewise kept open by the caller."""
         self.pm = pm
         self.registry = registry
         self.settings = settings
@@ -337,6 +338,7 @@ class Pipeline:
         self.force = force
         self._pool = pool
         self._executor = executor
+        self._store = store
         # --verify: the recognizer, loaded by the first job that needs it and kept for the
         # next ones (a model, not job state: each job has its own ChunkVerifier)
         self._recognizer = None
@@ -786,6 +788,8 @@ class Pipeline:
         state = JobState(
             id=manifest_mod.job_id((str(s.source), str(s.output)) for s in job.inputs),
             fingerprint=manifest_mod.settings_fingerprint(self.settings, versions))
+        if not record and not any(textio.is_file_source(s.source) for s in job.inputs):
+            return state  # text in memory: no manifest has anything about it
         log = manifest_mod.JobLog(
             on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
         if not record:
@@ -819,7 +823,8 @@ class Pipeline:
     def run(self, job: Job, control: JobControl | None = None, *,
             record: bool = True) -> JobReport:
         """Run `job`; `control` lets another thread pause, resume or cancel it. `record`:
-        keep the job's manifest (resumable runs); a server's one-off requests do not."""
+        keep the job's manifest (resumable runs); a server's one-off requests, whose inputs
+        are text in memory, neither keep nor read one."""
         settings = self.settings
         control = control or JobControl()
         started = time.perf_counter()
@@ -829,7 +834,7 @@ class Pipeline:
             if settings.verify:
                 job_state.verifier = self._open_verifier(job_state.log)
             self.pm.hook.job_started(job=job)
-            job_state.store = self._open_store()
+            job_state.store = self._store or self._open_store()
         except BaseException:
             job_state.close()
             raise
@@ -937,7 +942,11 @@ class Pipeline:
                 job_state.log.finish(job_state.id, "cancelled" if cancelled else
                                  "interrupted" if interrupted else
                                  "failed" if any(not d.ok for d in results) else "done")
+            store = job_state.store
+            if store is self._store:  # the caller's: left open
+                job_state.store = None
             job_state.close()
+            job_state.store = store
         synthesis = dispatcher.stats.to_dict()
         synthesis["adaptive"] = list(job_state.degraded.values())
         synthesis["terms"] = self._terms_used(results)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from voxline import audio as audio_mod
+from voxline import cache as cache_mod
 from voxline.control import JobControl
 from voxline.errors import EXIT_INTERRUPTED, InputError, UsageError
 from voxline.job import MAX_AUTO_BATCH, BackendPool, InputSpec, Job, JobReport, Pipeline
@@ -92,6 +93,10 @@ class SpeechService:
         self.workers = settings.workers
         self.executor = ThreadPoolExecutor(settings.workers + room,
                                            thread_name_prefix="voxline-serve")
+        # one cache for every request: opening one per request costs more than a cache hit
+        self.store = cache_mod.open_store(
+            settings.cache, settings.cache_max, ttl=settings.cache_ttl,
+            on_warning=lambda message: pm.hook.warning(document=None, message=message))
 
     def preload(self, names: list[str]) -> None:
         """Load `names`' models now, on every worker thread that will use them (engines that
@@ -120,6 +125,8 @@ class SpeechService:
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.pool.close()
+        if self.store is not None:
+            self.store.close()
 
     # -- what a request may ask for ----------------------------------------------------
 
@@ -193,7 +200,7 @@ class SpeechService:
             text = (f'<speak><prosody rate="{request.speed * 100:.0f}%">{escape(text)}'
                     "</prosody></speak>")
         pipeline = Pipeline(self.pm, self.registry, settings, pool=self.pool,
-                            executor=self.executor)
+                            executor=self.executor, store=self.store)
         pipeline.format = fmt
         return SpeechStream(pipeline, text)
 
