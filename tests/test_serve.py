@@ -272,9 +272,10 @@ def guarded(tmp_path_factory):
     """Keys from the environment and from a file, one request at a time per client, and a
     tone backend slow enough to hang up on."""
     folder = tmp_path_factory.mktemp("guarded")
-    (folder / "keys.txt").write_text("file-key\n\n")
+    (folder / "keys.txt").write_text("file-key\n\nthird-key\n")
     served = Served(folder, "--no-preload", "--workers", "2", "--backend", "tone",
-                    "--per-client", "1", "--api-key-file", str(folder / "keys.txt"),
+                    "--per-client", "1", "--max-in-flight", "2",
+                    "--api-key-file", str(folder / "keys.txt"),
                     config="[backends.tone]\ndelay_s = 0.2\n",
                     env={"VOXLINE_API_KEY": "env-key"})
     yield served
@@ -337,6 +338,7 @@ def test_a_client_that_hangs_up_frees_its_work(guarded):
     while guarded.metric("voxline_http_in_flight") > 1:  # the /metrics request itself
         assert time.monotonic() < deadline, "the request was not let go"
         time.sleep(0.05)
+    time.sleep(0.5)  # chunks already on a worker when it hung up finish
     made = tone_chunks() - before
     time.sleep(1.0)  # 80 sentences at 0.2 s on 2 workers would take several seconds more
     assert tone_chunks() - before == made
@@ -362,3 +364,44 @@ def test_binds_loopback_by_default():
 
     host = next(p for p in serve.params if p.name == "host")
     assert host.default == "127.0.0.1"
+
+
+def test_a_full_server_answers_503_with_retry_after(guarded):
+    with httpx.stream("POST", guarded.url + "/v1/audio/speech", timeout=60,
+                      headers={"Authorization": "Bearer env-key"},
+                      json={"input": SENTENCES, "response_format": "pcm"}) as one, \
+            httpx.stream("POST", guarded.url + "/v1/audio/speech", timeout=60,
+                         headers={"Authorization": "Bearer file-key"},
+                         json={"input": SENTENCES, "response_format": "pcm"}) as two:
+        first, second = one.iter_bytes(), two.iter_bytes()
+        next(first), next(second)
+        third = speech(guarded.url, "third-key")
+        error = openai_error(third, 503)
+        assert third.headers["retry-after"] == "1" and error["code"] == "overloaded"
+
+
+def test_no_cors_headers(server):
+    response = httpx.options(server.url + "/v1/audio/speech", headers={
+        "Origin": "https://elsewhere.example", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in response.headers
+    response = httpx.get(server.url + "/v1/models",
+                         headers={"Origin": "https://elsewhere.example"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_sigterm_lets_a_stream_in_progress_finish(tmp_path):
+    served = Served(tmp_path, "--no-preload", "--workers", "2", "--backend", "tone",
+                    config="[backends.tone]\ndelay_s = 0.05\n")
+    try:
+        text = " ".join(f"Line {n} of the last answer." for n in range(20))
+        with httpx.stream("POST", served.url + "/v1/audio/speech", timeout=60,
+                          json={"input": text, "response_format": "pcm"}) as response:
+            parts = response.iter_bytes()
+            received = len(next(parts))
+            served.process.terminate()
+            received += sum(len(part) for part in parts)
+        assert served.process.wait(timeout=30) == 0
+        assert received / 2 / 24000 > 20 * 2.0  # every line, about 2 s of tone each
+        assert "voxline serve: stopped" in served.output()
+    finally:
+        served.close()

@@ -76,8 +76,15 @@ def serve(host, port, api_keys, api_key_file, max_chars, max_body, per_client, m
                + (f" ({len(keys)} API keys)" if keys else "")
                + (" — listening beyond this machine" if host not in ("127.0.0.1", "localhost",
                                                                    "::1") else ""), err=True)
+    import signal
+
+    # uvicorn takes SIGINT and SIGTERM while it runs (it stops taking requests and lets those
+    # in progress finish) and hands them on afterwards: to no one, since stopping is done
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: None)
     try:
         server.run()
+        click.echo("voxline serve: stopped", err=True)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     finally:
