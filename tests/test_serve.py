@@ -42,12 +42,12 @@ class Served:
         self.url = f"http://127.0.0.1:{self.port}"
         (folder / "voxline.toml").write_text(config)
         self.log = open(folder / "server.log", "wb")
-        full_env = {**os.environ,
+        inherited = {k: v for k, v in os.environ.items() if k != "VOXLINE_API_KEY"}
+        full_env = {**inherited,
                     "PYTHONPATH": os.pathsep.join(filter(None, [tone_site(folder / "site"),
                                                                 os.environ.get("PYTHONPATH")])),
                     "VOXLINE_CACHE_DIR": str(folder / "cache"),
                     "VOXLINE_STATE_DIR": str(folder / "state"), **(env or {})}
-        full_env.pop("VOXLINE_API_KEY", None) if "VOXLINE_API_KEY" not in (env or {}) else None
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from voxline.cli.main import main; main()", "serve",
              "--port", str(self.port), "--config", str(folder / "voxline.toml"), *args],
@@ -182,6 +182,16 @@ def test_malformed_json_and_huge_bodies(server):
     openai_error(httpx.post(url, content=b'{"input": "' + b"a" * (2 << 20) + b'"}',
                             timeout=30), 413)
     openai_error(httpx.get(server.url + "/v1/nothing-here"), 404)
+
+
+def test_a_repeated_prompt_comes_from_the_cache(server):
+    body = {"model": "tone", "input": "Asked twice, made once.", "response_format": "pcm"}
+    hits = server.metric("voxline_cache_hits_total")
+    first = httpx.post(server.url + "/v1/audio/speech", json=body, timeout=60)
+    again = httpx.post(server.url + "/v1/audio/speech", json=body, timeout=60)
+    assert first.status_code == again.status_code == 200
+    assert again.content == first.content
+    assert server.metric("voxline_cache_hits_total") == hits + 1
 
 
 def test_models_list_backends_and_voices(server):
