@@ -215,7 +215,6 @@ class SpeechStream:
         self.control = JobControl()
         self.report: JobReport | None = None
         self.error: BaseException | None = None
-        self.bytes_sent = 0
         self._done = asyncio.Event()
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
@@ -243,9 +242,7 @@ class SpeechStream:
         """The next bytes of audio as soon as there are any; b"" at the end."""
         while True:
             try:
-                data = os.read(self._read_fd, self.READ_BYTES)
-                self.bytes_sent += len(data)
-                return data
+                return os.read(self._read_fd, self.READ_BYTES)
             except BlockingIOError:
                 ready = self.loop.create_future()
                 self.loop.add_reader(self._read_fd,
