@@ -415,3 +415,58 @@ def test_sigterm_lets_a_stream_in_progress_finish(tmp_path):
         assert "voxline serve: stopped" in served.output()
     finally:
         served.close()
+
+
+def test_websocket_streams_pcm_with_chunk_events(server):
+    from websockets.sync.client import connect
+
+    ws_url = server.url.replace("http://", "ws://") + "/v1/audio/speech/stream"
+    events, audio = [], bytearray()
+    with connect(ws_url, open_timeout=30) as socket:
+        socket.send(json.dumps({"model": "tone", "input": "One chunk. Then another one here."
+                                " And a third to end."}))
+        while True:
+            message = socket.recv(timeout=60)
+            if isinstance(message, bytes):
+                audio.extend(message)
+                continue
+            events.append(json.loads(message))
+            if events[-1]["event"] in ("end", "error"):
+                break
+    assert events[0] == {"event": "start", "format": "pcm", "sample_rate_hz": 24000,
+                         "channels": 1}
+    chunks = [e for e in events if e["event"] == "chunk"]
+    assert chunks and all(e["backend"] == "tone" for e in chunks)
+    assert sorted(e["index"] for e in chunks) == list(range(len(chunks)))
+    assert events[-1]["event"] == "end" and events[-1]["chunks"] == len(chunks)
+    assert abs(len(audio) / 2 / 24000 - events[-1]["audio_s"]) < 0.01
+
+
+def test_websocket_bad_request_gets_an_error_event(server):
+    from websockets.sync.client import connect
+
+    ws_url = server.url.replace("http://", "ws://") + "/v1/audio/speech/stream"
+    with connect(ws_url, open_timeout=30) as socket:
+        socket.send(json.dumps({"input": ""}))
+        event = json.loads(socket.recv(timeout=30))
+    assert event["event"] == "error" and event["status"] == 400
+    assert event["error"]["param"] == "input"
+
+
+def test_websocket_needs_the_key_too(guarded):
+    from websockets.sync.client import connect
+
+    ws_url = guarded.url.replace("http://", "ws://") + "/v1/audio/speech/stream"
+    with connect(ws_url, open_timeout=30) as socket:
+        socket.send(json.dumps({"input": "Hello."}))
+        event = json.loads(socket.recv(timeout=30))
+    assert event["status"] == 401
+    with connect(ws_url, open_timeout=30,
+                 additional_headers={"Authorization": "Bearer env-key"}) as socket:
+        socket.send(json.dumps({"input": "Hello."}))
+        kinds = []
+        while not kinds or kinds[-1] not in ("end", "error"):
+            message = socket.recv(timeout=30)
+            if isinstance(message, str):
+                kinds.append(json.loads(message)["event"])
+    assert kinds[0] == "start" and kinds[-1] == "end"

@@ -12,7 +12,8 @@ import time
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from voxline import audio as audio_mod
 
@@ -174,18 +175,92 @@ def create_app(service: SpeechService, limits: Limits | None = None) -> Starlett
         if failure is not None:  # the headers are gone: the stream ends short
             log.warning("request ended early: %s", failure.message)
 
-    async def speech_endpoint(request: Request) -> Response:
-        data = await body_of(request)
+    def openai_request(data: dict, default_format: str = "mp3") -> SpeechRequest:
         text = text_of(data.get("input"), "input")
-        response_format = optional_str(data, "response_format") or "mp3"
+        response_format = optional_str(data, "response_format") or default_format
         if response_format not in RESPONSE_FORMATS:
             raise RequestError(400, f"unknown response_format {response_format!r} (one of "
                                     f"{', '.join(RESPONSE_FORMATS)})", param="response_format")
         backend, voice = service.resolve(optional_str(data, "model"),
                                          optional_str(data, "voice"))
-        return await stream(request, SpeechRequest(
-            text, backend, voice, speed_of(data.get("speed")), response_format,
-            OPENAI_SAMPLE_RATE_HZ))
+        return SpeechRequest(text, backend, voice, speed_of(data.get("speed")),
+                             response_format, OPENAI_SAMPLE_RATE_HZ)
+
+    async def speech_endpoint(request: Request) -> Response:
+        return await stream(request, openai_request(await body_of(request)))
+
+    async def speech_socket(socket: WebSocket) -> None:
+        """`/v1/audio/speech/stream`: one JSON request as the OpenAI endpoint takes it
+        (`response_format` pcm by default), answered by a `start` event, the audio as binary
+        messages, a `chunk` event as each chunk is made, and `end` (or `error`)."""
+        import asyncio
+
+        await socket.accept()
+        release = job = None
+        try:
+            raw = await socket.receive_text()
+            if not limits.authorized(socket.headers.get("authorization")):
+                raise RequestError(401, "a valid API key is needed: Authorization: Bearer KEY",
+                                   code="invalid_api_key")
+            if len(raw) > limits.max_body_bytes:
+                raise too_large()
+            try:
+                data = json.loads(raw)
+            except ValueError as exc:
+                raise RequestError(400, f"the message is not valid JSON: {exc}",
+                                   code="invalid_json") from None
+            if not isinstance(data, dict):
+                raise RequestError(400, "the message must be a JSON object",
+                                   code="invalid_json")
+            speech = openai_request(data, "pcm")
+            release = limits.admit(limits.client_of(socket))
+            loop = asyncio.get_running_loop()
+            events: asyncio.Queue = asyncio.Queue()
+            job = service.start(speech, lambda event: loop.call_soon_threadsafe(
+                events.put_nowait, event))
+            await socket.send_json({"event": "start", "format": speech.response_format,
+                                    "sample_rate_hz": speech.sample_rate_hz, "channels": 1})
+            reading = asyncio.ensure_future(job.read())
+            waiting = asyncio.ensure_future(events.get())
+            try:
+                while True:
+                    await asyncio.wait({reading, waiting},
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    if waiting.done():
+                        await socket.send_json(waiting.result())
+                        waiting = asyncio.ensure_future(events.get())
+                    if reading.done():
+                        part = reading.result()
+                        if not part:
+                            break
+                        await socket.send_bytes(part)
+                        reading = asyncio.ensure_future(job.read())
+            finally:
+                reading.cancel()
+                waiting.cancel()
+            await job.finished()
+            while not events.empty():
+                await socket.send_json(events.get_nowait())
+            failure = job.failure()
+            if failure is not None:
+                raise failure
+            report = job.report.documents[0]
+            await socket.send_json({"event": "end", "chunks": report.chunks,
+                                    "cached": report.cached,
+                                    "audio_s": round(report.audio_s, 3)})
+            await socket.close()
+        except RequestError as error:
+            await socket.send_json({"event": "error", "status": error.status,
+                                    "error": {"message": error.message, "type": error.kind,
+                                              "param": error.param, "code": error.code}})
+            await socket.close(code=1008 if error.status in (401, 429, 503) else 1003)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            if job is not None:
+                job.close()
+            if release is not None:
+                release()
 
     async def models_endpoint(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": service.models()})
@@ -248,6 +323,7 @@ def create_app(service: SpeechService, limits: Limits | None = None) -> Starlett
     routes = [
         Route("/v1/audio/speech", speech_endpoint, methods=["POST"]),
         Route("/v1/models", models_endpoint, methods=["GET"]),
+        WebSocketRoute("/v1/audio/speech/stream", speech_socket),
         Route("/api/tts", api_tts, methods=["POST"]),
         Route("/tts", tts_get, methods=["GET"]),
         Route("/health", health, methods=["GET"]),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import os
 import threading
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
+import voxline
 from voxline import audio as audio_mod
 from voxline import cache as cache_mod
 from voxline.control import JobControl
@@ -94,6 +96,9 @@ class SpeechService:
         self.executor = ThreadPoolExecutor(settings.workers + room,
                                            thread_name_prefix="voxline-serve")
         # one cache for every request: opening one per request costs more than a cache hit
+        self._numbers = itertools.count(1)
+        self._listeners: dict[str, Callable[[dict], None]] = {}
+        pm.register(self, name="voxline.server.speech")
         self.store = cache_mod.open_store(
             settings.cache, settings.cache_max, ttl=settings.cache_ttl,
             on_warning=lambda message: pm.hook.warning(document=None, message=message))
@@ -122,7 +127,17 @@ class SpeechService:
                 and not self.registry.capabilities(n).network
                 and any(self.registry.speaks(n, lang) for lang in ("en", "zh"))]
 
+    @voxline.hookimpl
+    def chunk_finished(self, document, chunk, audio_duration_s, backend, cached):
+        """Each request's chunks, told to whoever started it (the WebSocket's events)."""
+        listener = self._listeners.get(document.name) if document is not None else None
+        if listener is not None:
+            listener({"event": "chunk", "index": chunk.index, "text": chunk.source_text,
+                      "language": chunk.language, "backend": backend, "cached": cached,
+                      "audio_s": round(audio_duration_s, 3)})
+
     def close(self) -> None:
+        self.pm.unregister(self)
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.pool.close()
         if self.store is not None:
@@ -186,8 +201,10 @@ class SpeechService:
             changes["sample_rate_hz"] = request.sample_rate_hz
         return dataclasses.replace(self.settings, **changes)
 
-    def start(self, request: SpeechRequest) -> "SpeechStream":
-        """Start synthesizing `request` on a thread of its own; read it from the stream."""
+    def start(self, request: SpeechRequest,
+              on_chunk: Callable[[dict], None] | None = None) -> "SpeechStream":
+        """Start synthesizing `request` on a thread of its own; read it from the stream.
+        `on_chunk` is called (on a worker thread) as each of its chunks is made."""
         settings = self.settings_for(request)
         fmt = RESPONSE_FORMATS[request.response_format][0]
         if fmt.name == "opus" and settings.sample_rate_hz not in audio_mod.OPUS_RATES:
@@ -202,7 +219,15 @@ class SpeechService:
         pipeline = Pipeline(self.pm, self.registry, settings, pool=self.pool,
                             executor=self.executor, store=self.store)
         pipeline.format = fmt
-        return SpeechStream(pipeline, text)
+        name = f"request-{next(self._numbers)}"
+        if on_chunk is not None:
+            self._listeners[name] = on_chunk
+        try:
+            return SpeechStream(pipeline, GivenText(text, name),
+                                lambda: self._listeners.pop(name, None))
+        except BaseException:
+            self._listeners.pop(name, None)
+            raise
 
 
 class SpeechStream:
@@ -210,17 +235,20 @@ class SpeechStream:
 
     READ_BYTES = 65536
 
-    def __init__(self, pipeline: Pipeline, text: str):
+    def __init__(self, pipeline: Pipeline, text: GivenText,
+                 on_close: Callable[[], None] = lambda: None):
         self.loop = asyncio.get_running_loop()
         self.control = JobControl()
         self.report: JobReport | None = None
         self.error: BaseException | None = None
         self._done = asyncio.Event()
+        self._label = f"{text}: "
+        self._on_close = on_close
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
         self._read_fd: int | None = read_fd
         self._writer = os.fdopen(write_fd, "wb")
-        job = Job([InputSpec(GivenText(text), audio_mod.STDOUT, stream=self._writer)],
+        job = Job([InputSpec(text, audio_mod.STDOUT, stream=self._writer)],
                   pipeline.settings)
         self._thread = threading.Thread(target=self._run, args=(pipeline, job),
                                         name="voxline-request", daemon=True)
@@ -267,7 +295,7 @@ class SpeechStream:
         failed = next((d for d in documents if not d.ok), None)
         if failed is None:
             return None
-        message = failed.error.removeprefix("<request>: ")
+        message = failed.error.removeprefix(self._label)
         if failed.exit_code == InputError.exit_code:
             return RequestError(400, message, param="input")
         if failed.exit_code == EXIT_INTERRUPTED:
@@ -278,6 +306,7 @@ class SpeechStream:
         """The client is gone or served: stop the job's chunks not yet started and let its
         writer fail rather than block."""
         self.control.cancel()
+        self._on_close()
         if self._read_fd is not None:
             os.close(self._read_fd)
             self._read_fd = None
