@@ -27,9 +27,9 @@ class Limits:
     per_client: int = 4
     max_in_flight: int = 64
     retry_after_s: int = 1
-    in_flight: int = 0
-    _clients: dict[str, int] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = field(default=0, init=False)
+    _clients: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def authorized(self, authorization: str | None) -> bool:
         if not self.api_keys:

@@ -298,8 +298,8 @@ class SpeechStream:
         message = failed.error.removeprefix(self._label)
         if failed.exit_code == InputError.exit_code:
             return RequestError(400, message, param="input")
-        if failed.exit_code == EXIT_INTERRUPTED:
-            return RequestError(499, message, kind="server_error")
+        if failed.exit_code == EXIT_INTERRUPTED:  # cancelled: the server is stopping
+            return RequestError(503, message, kind="server_error", code="cancelled")
         return RequestError(502, message, kind="server_error", code="backend_error")
 
     def close(self) -> None:
