@@ -27,6 +27,9 @@
     python -m benchmarks tn PATH...   text normalization against public suites (NeMo's English,
                                       WeTextProcessing's Chinese test cases): exact-match
                                       accuracy per file; --misses lists what did not match
+    python -m benchmarks serve        `voxline serve` with Piper resident: first audio byte
+                                      p50/p99 and requests/s at 1, 8, 32 concurrent clients,
+                                      cold and cached (a bounded async httpx client)
     python -m benchmarks intelligibility  every offline voice speaks Harvard sentences (en)
                                       or 20 plain Mandarin sentences (zh); the recognizer's
                                       WER/CER, RTF, load time, peak memory, licence
@@ -275,7 +278,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("name", choices=["suite", "workers", "server", "cache", "memory",
                                          "tui", "chattts", "first-audio", "vs-piper",
-                                         "assembly", "intelligibility", "tn"], nargs="?",
+                                         "assembly", "intelligibility", "tn", "serve"],
+                        nargs="?",
                         default="suite")
     parser.add_argument("paths", nargs="*", help="tn: test-case files or folders")
     parser.add_argument("--lang", help="tn: language of every file [default: from its format]")
@@ -298,8 +302,19 @@ def main() -> None:
     parser.add_argument("--chars", type=int, default=20000, help="vs-piper: long text size")
     parser.add_argument("--sizes-chars", default="200,20000",
                         help="first-audio: text lengths in characters")
+    parser.add_argument("--clients", default="1,8,32", help="serve: requests in progress")
+    parser.add_argument("--per-client", type=int, default=4,
+                        help="serve: prompts per client at each level")
     parser.add_argument("--json", dest="json_path", help="also write the figures here")
     args = parser.parse_args()
+    if args.name == "serve":
+        from .serve import bench_serve, print_table
+
+        result = bench_serve([int(x) for x in args.clients.split(",")], args.per_client)
+        print_table(result)
+        if args.json_path:
+            Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")
+        return
     if args.name == "suite":
         from .suite import main as suite
 

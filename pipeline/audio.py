@@ -71,14 +71,16 @@ def is_stdout(path: Path | str) -> bool:
 
 
 def open_encoder(destination: Path, fmt: "OutputFormat", sample_rate_hz: int,
-                 loudness: "LoudnessTarget | None" = None, metadata: "Path | ContainerMetadata | None" = None):
+                 loudness: "LoudnessTarget | None" = None,
+                 metadata: "Path | ContainerMetadata | None" = None, out=None):
     """The encoder for `destination`: standard output streamed as chunks arrive (`-o -`),
     a WAV written directly (PCM needs no encoding: a copy, no FFmpeg), or FFmpeg encoding
     to a file; files are written under a temporary name and renamed when complete. With a
     `loudness` target the PCM is kept in a temporary file and normalized when complete.
-    `metadata`: an FFmpeg ffmetadata file (title, chapters) for the output's container."""
+    `metadata`: an FFmpeg ffmetadata file (title, chapters) for the output's container.
+    `out`: where a stream goes instead of standard output."""
     if is_stdout(destination):
-        return StreamEncoder(fmt, sample_rate_hz)
+        return StreamEncoder(fmt, sample_rate_hz, out)
     if loudness is not None:
         return LoudnessEncoder(destination, fmt, sample_rate_hz, loudness, metadata)
     if fmt.name == "wav" and metadata is None:
@@ -768,8 +770,9 @@ class StreamEncoder:
         self.frames_written = 0
         self._out = out or sys.stdout.buffer
         self._proc = None
-        if fmt.name == "wav":
-            self._send(wav_stream_header(sample_rate_hz))
+        if fmt.muxer in ("wav", "s16le"):  # raw PCM (`s16le`) goes out as it is, headerless
+            if fmt.muxer == "wav":
+                self._send(wav_stream_header(sample_rate_hz))
             return
         import ffmpeg
 

@@ -49,9 +49,12 @@ class InputSpec:
     """One input and where its audio goes; `metadata`: tags (and a cover) for its
     container (a chapter of a book read by a reader)."""
 
-    source: Path | str
+    source: Path | str | textio.GivenText
     output: Path
     metadata: "audio_mod.ContainerMetadata | None" = None
+    # with output STDOUT: where the stream goes instead of standard output (a binary file
+    # with a descriptor, as `voxline serve` gives each response)
+    stream: Any = None
 
 
 @dataclass
@@ -320,9 +323,14 @@ class _DocState:
 class Pipeline:
     """Runs jobs with one plugin manager and registry; a Pipeline can run several jobs."""
 
-    def __init__(self, pm, registry: Registry, settings: Settings, *, force: bool = False):
+    def __init__(self, pm, registry: Registry, settings: Settings, *, force: bool = False,
+                 pool: BackendPool | None = None, executor: ThreadPoolExecutor | None = None,
+                 store: cache_mod.ChunkStore | None = None):
         """`force`: synthesize inputs the job manifest (`voxline.manifest`) says are up to
-        date too (their chunks still come from the cache)."""
+        date too (their chunks still come from the cache). `pool` and `executor`: backends
+        and worker threads kept by the caller across jobs (`voxline serve` keeps models
+        loaded and shares the workers between requests); a job then neither makes nor
+        closes its own. `store`: the chunk cache, likewise kept open by the caller."""
         self.pm = pm
         self.registry = registry
         self.settings = settings
@@ -330,6 +338,9 @@ class Pipeline:
         self.loudness = audio_mod.loudness_target(settings)
         registry.configure(settings.backends)
         self.force = force
+        self._pool = pool
+        self._executor = executor
+        self._store = store
         # --verify: the recognizer, loaded by the first job that needs it and kept for the
         # next ones (a model, not job state: each job has its own ChunkVerifier)
         self._recognizer = None
@@ -338,7 +349,8 @@ class Pipeline:
     def lexicon(self, source: Path | str) -> lexicon_mod.Lexicon:
         """The pronunciation lexicon of an input: the settings' files, then those beside it
         (`voxline.lexicon.files_for`). Raises `LexiconError` (exit 2) for a bad file."""
-        files = tuple(lexicon_mod.files_for(self.settings.lexicon, source))
+        beside = source if textio.is_file_source(source) else None
+        files = tuple(lexicon_mod.files_for(self.settings.lexicon, beside))
         if files not in self._lexicons:
             self._lexicons[files] = lexicon_mod.load(files)
         return self._lexicons[files]
@@ -506,7 +518,7 @@ class Pipeline:
         result = DocumentResult(source=label)
         digest = None
         try:
-            if spec.source != "-":
+            if textio.is_file_source(spec.source):
                 started = time.perf_counter()
                 digest = textio.file_digest(Path(spec.source))
                 result.add_time("read", time.perf_counter() - started)
@@ -610,7 +622,8 @@ class Pipeline:
         rate = self.settings.sample_rate_hz
         if doc.encoder is None:
             doc.encoder = audio_mod.open_encoder(doc.spec.output, self.format, rate,
-                                                 self.loudness, metadata=doc.spec.metadata)
+                                                 self.loudness, metadata=doc.spec.metadata,
+                                                 out=doc.spec.stream)
             if doc.prepared.leading_pause_s:
                 doc.encoder.write(audio_mod.silence(
                     doc.silence.pause(doc.prepared.leading_pause_s), rate))
@@ -778,6 +791,8 @@ class Pipeline:
         state = JobState(
             id=manifest_mod.job_id((str(s.source), str(s.output)) for s in job.inputs),
             fingerprint=manifest_mod.settings_fingerprint(self.settings, versions))
+        if not record and not any(textio.is_file_source(s.source) for s in job.inputs):
+            return state  # text in memory: no manifest has anything about it
         log = manifest_mod.JobLog(
             on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
         if not record:
@@ -808,18 +823,21 @@ class Pipeline:
             return 0
         return settings.batch_size or MAX_AUTO_BATCH
 
-    def run(self, job: Job, control: JobControl | None = None) -> JobReport:
-        """Run `job`; `control` lets another thread pause, resume or cancel it."""
+    def run(self, job: Job, control: JobControl | None = None, *,
+            record: bool = True) -> JobReport:
+        """Run `job`; `control` lets another thread pause, resume or cancel it. `record`:
+        keep the job's manifest (resumable runs); a server's one-off requests, whose inputs
+        are text in memory, neither keep nor read one."""
         settings = self.settings
         control = control or JobControl()
         started = time.perf_counter()
         results: list[DocumentResult] = []
-        job_state = self._open_job(job, record=True)
+        job_state = self._open_job(job, record=record)
         try:
             if settings.verify:
                 job_state.verifier = self._open_verifier(job_state.log)
             self.pm.hook.job_started(job=job)
-            job_state.store = self._open_store()
+            job_state.store = self._store or self._open_store()
         except BaseException:
             job_state.close()
             raise
@@ -829,7 +847,7 @@ class Pipeline:
             dispatcher.stats.note_state(name, state)
             self.pm.hook.backend_state(backend=name, state=state)
 
-        pool = BackendPool(self.registry, settings, on_state=on_state)
+        pool = self._pool or BackendPool(self.registry, settings, on_state=on_state)
         dispatcher = Dispatcher(
             pool.get, pool.limit,
             RetryPolicy(settings.retries, settings.retry_backoff_s, settings.retry_backoff_max_s),
@@ -851,8 +869,8 @@ class Pipeline:
         # chunks waiting in a batching backend's queue hold a worker thread each: room for
         # one batch being formed while the one before runs
         batch_room = 2 * self._batch_room()
-        executor = ThreadPoolExecutor(settings.workers + batch_room,
-                                      thread_name_prefix="voxline-synth")
+        executor = self._executor or ThreadPoolExecutor(settings.workers + batch_room,
+                                                        thread_name_prefix="voxline-synth")
         window: deque[tuple[_DocState, Chunk, bool, Future]] = deque()
         ahead = settings.workers * 4 + batch_room
         pending = iter(enumerate(job.inputs))
@@ -919,13 +937,19 @@ class Pipeline:
                                         + ("cancelled" if cancelled else "interrupted"))
                     doc.result.exit_code = EXIT_INTERRUPTED
                     self._record_finished(job_state, doc.position, doc.result, "interrupted")
-            executor.shutdown(wait=not interrupted, cancel_futures=True)
-            pool.close()
+            if executor is not self._executor:
+                executor.shutdown(wait=not interrupted, cancel_futures=True)
+            if pool is not self._pool:
+                pool.close()
             if ended and job_state.log is not None:
                 job_state.log.finish(job_state.id, "cancelled" if cancelled else
                                  "interrupted" if interrupted else
                                  "failed" if any(not d.ok for d in results) else "done")
+            store = job_state.store
+            if store is self._store:  # the caller's: left open
+                job_state.store = None
             job_state.close()
+            job_state.store = store
         synthesis = dispatcher.stats.to_dict()
         synthesis["adaptive"] = list(job_state.degraded.values())
         synthesis["terms"] = self._terms_used(results)

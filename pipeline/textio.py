@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import codecs
 import errno
+import io
 import os
 import re
 import sys
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 from pathlib import Path
 
@@ -71,6 +73,22 @@ def find_inputs(paths: list[str], recursive: bool = False) -> list[tuple[Path | 
     return found
 
 
+@dataclass(frozen=True)
+class GivenText:
+    """Text handed over in memory (a server request's) rather than read from a file."""
+
+    text: str
+    name: str = "request"
+
+    def __str__(self) -> str:
+        return f"<{self.name}>"
+
+
+def is_file_source(source: "Path | str | GivenText") -> bool:
+    """Whether an input is a file to read (not standard input, not text given in memory)."""
+    return not isinstance(source, GivenText) and source != "-"
+
+
 class TextInput:
     """One input opened for reading: its name, whether it is SSML, and its text as a stream of
     blocks.
@@ -101,7 +119,10 @@ class TextInput:
 
     @classmethod
     def open(cls, source: Path | str, *, stdin_name: str = "stdin") -> "TextInput":
-        """Open a path, or "-" for standard input."""
+        """Open a path, "-" for standard input, or text given in memory."""
+        if isinstance(source, GivenText):
+            data = source.text.encode("utf-8")
+            return cls(io.BytesIO(data), str(source), source.name, size=len(data))
         if source == "-":
             return cls(sys.stdin.buffer, "<stdin>", stdin_name)
         path = Path(source)

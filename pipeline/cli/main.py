@@ -11,8 +11,8 @@ from voxline import __version__
 from voxline.display import printable
 from voxline.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, VoxlineError
 
-from . import (cache_cmd, chapters_cmd, info, jobs_cmd, models_cmd, normalize_cmd, synth,
-               tui_cmd, verify_cmd)
+from . import (cache_cmd, chapters_cmd, info, jobs_cmd, models_cmd, normalize_cmd, serve_cmd,
+               synth, tui_cmd, verify_cmd)
 from . import signals
 
 
@@ -37,6 +37,7 @@ def cli(verbose: int, strict_plugins: bool) -> None:
     voxline tui book/ -o out/          the same job in a terminal UI
     voxline verify out/a.wav --text a.txt   does the audio say its text?
     voxline chapters book.epub         a book's chapters, words, estimated duration
+    voxline serve --port 8000          speech over HTTP (OpenAI audio API, /api/tts)
 
     Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input, 4 backend, 5 output,
     6 plugin, 7 verify: audio over the error limit, 8 job running in another process,
@@ -72,6 +73,7 @@ cli.add_command(models_cmd.models)
 cli.add_command(tui_cmd.tui)
 cli.add_command(verify_cmd.verify)
 cli.add_command(chapters_cmd.chapters)
+cli.add_command(serve_cmd.serve)
 
 
 def _add_plugin_commands() -> None:
