@@ -31,6 +31,7 @@ from .backend import Backend
 from .batching import BatchingBackend
 from .control import JobCancelled, JobControl
 from .errors import EXIT_INTERRUPTED, EXIT_OK, BackendError, InputError, VoxlineError
+from .executor import Executor, LocalExecutor
 from .models import Chunk, Document
 from .normalize import NormalizerSet
 from .pluginmanager import Registry
@@ -147,6 +148,7 @@ class JobReport:
             "adaptive": self.synthesis.get("adaptive", []),
             "terms": self.synthesis.get("terms", []),
             "verify": self.synthesis.get("verify", {}),
+            "executor": self.synthesis.get("executor"),
             "job": self.job_id,
             "documents": [
                 {
@@ -346,7 +348,14 @@ class Pipeline:
         lexicon = self.lexicon(spec.source)
         return f"{job.fingerprint}+{lexicon.digest}" if lexicon else job.fingerprint
 
-    # -- worker side -------------------------------------------------------------------
+    def executor(self, on_state: Callable[[str, Mapping[str, Any]], None] | None = None
+                 ) -> "Executor":
+        """Where one job's synthesis tasks run: this process's threads, each with its own
+        backend instances where a backend is not thread-safe."""
+        pool = BackendPool(self.registry, self.settings, on_state=on_state)
+        return LocalExecutor(pool.get, pool.limit, pool.close)
+
+    # -- dispatch threads: one chunk's attempts, run by the executor ----------------------
 
     def _synthesize(self, dispatcher: Dispatcher, doc: _DocState, chunk: Chunk,
                     control: JobControl) -> _ChunkAudio:
@@ -360,7 +369,8 @@ class Pipeline:
         # --verify: the recognizer's time is its own stage, not the backend's (adaptive
         # quality must not blame a backend for it)
         verify_s = sum(v.heard_s for v in [served.verdict, *served.rejected] if v is not None)
-        synth_s = time.perf_counter() - started - verify_s
+        resample_s = served.resample_s  # done by the task, but a stage of its own
+        synth_s = time.perf_counter() - started - verify_s - resample_s
         self.pm.hook.stage_finished(document=document, stage="synthesize", duration_s=synth_s,
                                     chunk=chunk)
         if served.verdict is not None:
@@ -368,21 +378,14 @@ class Pipeline:
                                         duration_s=verify_s, chunk=chunk)
         rate = self.settings.sample_rate_hz
         warning = served.quality_warning
-        if served.audio is not None and served.audio.notes:
-            notes = "; ".join(served.audio.notes)
+        if served.audio is not None and served.notes:
+            notes = "; ".join(served.notes)
             warning = f"{warning}; {notes}" if warning else f"chunk {chunk.index + 1}: {notes}"
         if served.pcm is not None:  # from the cache: already what the output takes
             pcm = np.frombuffer(served.pcm, dtype=np.int16)
             resample_s = 0.0
-        else:
-            started = time.perf_counter()
-            produced, controls, prosody = served.audio, served.capabilities.controls, \
-                chunk.prosody
-            if prosody.rate != 1.0 and "rate" not in controls:
-                produced = audio_mod.change_tempo(produced, prosody.rate)
-            gain = prosody.volume_db if "volume" not in controls else 0.0
-            pcm = audio_mod.resample(produced, rate, gain).samples
-            resample_s = time.perf_counter() - started
+        else:  # the task made it output-ready (tempo, gain, rate)
+            pcm = served.audio.samples
             store = doc.job.store
             if store is not None and served.key and not served.quality_warning:
                 store.put(served.key, pcm.tobytes(),
@@ -827,9 +830,13 @@ class Pipeline:
             dispatcher.stats.note_state(name, state)
             self.pm.hook.backend_state(backend=name, state=state)
 
-        pool = BackendPool(self.registry, settings, on_state=on_state)
+        try:
+            executor = self.executor(on_state)
+        except BaseException:
+            job_state.close()
+            raise
         dispatcher = Dispatcher(
-            pool.get, pool.limit,
+            None, None,
             RetryPolicy(settings.retries, settings.retry_backoff_s, settings.retry_backoff_max_s),
             QualityGuard(settings.max_chars_per_s, settings.quality_guard),
             fallback=settings.fallback, breaker_failures=settings.breaker_failures,
@@ -845,12 +852,14 @@ class Pipeline:
                 document=document, chunk=chunk, backend=verdict.backend,
                 error_rate=verdict.error_rate, limit=verdict.limit,
                 transcript=verdict.transcript),
+            executor=executor, options=settings.backend_options,
+            output_rate_hz=settings.sample_rate_hz,
         )
         # chunks waiting in a batching backend's queue hold a worker thread each: room for
         # one batch being formed while the one before runs
         batch_room = 2 * self._batch_room()
-        executor = ThreadPoolExecutor(settings.workers + batch_room,
-                                      thread_name_prefix="voxline-synth")
+        threads = ThreadPoolExecutor(settings.workers + batch_room,
+                                     thread_name_prefix="voxline-synth")
         window: deque[tuple[_DocState, Chunk, bool, Future]] = deque()
         ahead = settings.workers * 4 + batch_room
         pending = iter(enumerate(job.inputs))
@@ -879,8 +888,8 @@ class Pipeline:
                     continue
                 self._check_chunk(submitting, chunk)
                 window.append((submitting, chunk, is_last,
-                               executor.submit(self._synthesize, dispatcher, submitting, chunk,
-                                               control)))
+                               threads.submit(self._synthesize, dispatcher, submitting, chunk,
+                                              control)))
 
         try:
             fill()
@@ -917,8 +926,8 @@ class Pipeline:
                                         + ("cancelled" if cancelled else "interrupted"))
                     doc.result.exit_code = EXIT_INTERRUPTED
                     self._record_finished(job_state, doc.position, doc.result, "interrupted")
-            executor.shutdown(wait=not interrupted, cancel_futures=True)
-            pool.close()
+            threads.shutdown(wait=not interrupted, cancel_futures=True)
+            executor.close()
             if ended and job_state.log is not None:
                 job_state.log.finish(job_state.id, "cancelled" if cancelled else
                                  "interrupted" if interrupted else
@@ -926,6 +935,7 @@ class Pipeline:
             job_state.close()
         synthesis = dispatcher.stats.to_dict()
         synthesis["adaptive"] = list(job_state.degraded.values())
+        synthesis["executor"] = executor.describe()
         synthesis["terms"] = self._terms_used(results)
         store = job_state.store
         if store is not None:
