@@ -350,9 +350,19 @@ class Pipeline:
 
     def executor(self, on_state: Callable[[str, Mapping[str, Any]], None] | None = None
                  ) -> "Executor":
-        """Where one job's synthesis tasks run: this process's threads, each with its own
-        backend instances where a backend is not thread-safe."""
+        """Where one job's synthesis tasks run (`[synth] executor`): this process's threads,
+        each with its own backend instances where a backend is not thread-safe, or Ray
+        actors (`voxline.ray_executor`; routers still run here)."""
         pool = BackendPool(self.registry, self.settings, on_state=on_state)
+        if self.settings.executor == "ray":
+            from .ray_executor import RayExecutor
+
+            try:
+                return RayExecutor(self.registry, self.settings, on_state, local=pool.get,
+                                   close_local=pool.close)
+            except BaseException:
+                pool.close()
+                raise
         return LocalExecutor(pool.get, pool.limit, pool.close)
 
     # -- dispatch threads: one chunk's attempts, run by the executor ----------------------
@@ -832,7 +842,7 @@ class Pipeline:
 
         try:
             executor = self.executor(on_state)
-        except BaseException:
+        except BaseException:  # no Ray, or no cluster at the address
             job_state.close()
             raise
         dispatcher = Dispatcher(

@@ -69,3 +69,20 @@ def test_the_local_executor_runs_on_the_calling_thread_with_the_jobs_instance():
     result = executor.run(task())
     assert isinstance(result, TaskResult) and result.error is None
     assert executor.describe() == {"kind": "local"}
+
+
+def test_executor_ray_without_ray_installed_says_which_extra_to_install(tmp_path, tone_env):
+    from conftest import run_cli
+
+    hidden = tmp_path / "no-ray"
+    (hidden / "ray").mkdir(parents=True)
+    (hidden / "ray" / "__init__.py").write_text("raise ImportError('no ray here')\n")
+    source = tmp_path / "a.txt"
+    source.write_text("Hello there, this is a test.", encoding="utf-8")
+    env = {"PYTHONPATH": f"{hidden}:{tone_env['PYTHONPATH']}"}
+    result = run_cli("synth", str(source), "-o", str(tmp_path / "a.wav"), "--backend", "tone",
+                     "--executor", "ray", env=env)
+    message = result.stderr.decode()
+    assert result.returncode == 2, message
+    assert "--executor ray needs Ray" in message and "voxline[ray]" in message
+    assert "Traceback" not in message and not (tmp_path / "a.wav").exists()
