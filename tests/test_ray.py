@@ -9,7 +9,9 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -64,6 +66,15 @@ def wait_for_nodes(address: str, count: int, env: dict, timeout_s: float = 120) 
     raise RuntimeError(f"the Ray cluster at {address} did not reach {count} nodes")
 
 
+class Cluster(str):
+    """The head's address, with its node processes (head first)."""
+
+    def __new__(cls, address: str, nodes: list[Node]):
+        self = super().__new__(cls, address)
+        self.nodes = nodes
+        return self
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """A head (2 CPUs, resource `head`) and a worker node (2 CPUs, resource `worker`)."""
@@ -79,7 +90,7 @@ def cluster():
         nodes.append(Node(["--address", address, "--num-cpus", "2", "--num-gpus", "0",
                            "--resources", '{"worker": 1}'], env))
         wait_for_nodes(address, 2, env)
-        yield address
+        yield Cluster(address, nodes)
     finally:
         for node in reversed(nodes):
             node.stop()
@@ -133,3 +144,79 @@ def test_an_address_nothing_answers_on_is_a_one_line_error(tmp_path, tone_env):
     message = result.stderr.decode().strip()
     assert result.returncode != 0 and "no Ray cluster answers at 127.0.0.1:" in message
     assert "Traceback" not in message and len(message.splitlines()) <= 2
+
+
+GPU_TONE = """
+import dataclasses
+import voxline
+from voxline.testing.tone import ToneBackend
+
+class GpuTone(ToneBackend):
+    name = "gputone"
+    capabilities = dataclasses.replace(ToneBackend.capabilities, needs_gpu=True)
+
+@voxline.hookimpl
+def register_backends(register):
+    register(GpuTone)
+"""
+
+
+def test_a_cluster_without_a_gpu_refuses_a_gpu_backend_in_one_line(cluster, tmp_path,
+                                                                   tone_env):
+    site = Path(tone_env["PYTHONPATH"].split(os.pathsep)[0])
+    (site / "gpu_tone.py").write_text(GPU_TONE, encoding="utf-8")
+    info = site / "voxline_gputone-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: voxline-gputone\n"
+                                   "Version: 1.0\n")
+    (info / "entry_points.txt").write_text("[voxline]\ngputone = gpu_tone\n")
+    source = tmp_path / "a.txt"
+    source.write_text("Hello there, this is a test.", encoding="utf-8")
+    result = run_cli("synth", str(source), "-o", str(tmp_path / "a.wav"), "--json",
+                     "--backend", "gputone", "--executor", "ray", "--ray-address", cluster,
+                     env={**tone_env, "RAY_USAGE_STATS_ENABLED": "0"}, timeout=300)
+    report = json.loads(result.stdout)
+    assert result.returncode == 4 and report["failed"] == 1
+    error = report["documents"][0]["error"]
+    assert "the Ray cluster has no free GPU for backend 'gputone'" in error
+    assert "\n" not in error and "Traceback" not in result.stderr.decode()
+
+
+def chunks_done(state: Path) -> int:
+    try:
+        with sqlite3.connect(state / "jobs.sqlite3", timeout=5) as db:
+            return db.execute("SELECT count(*) FROM chunks WHERE state = 'done'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_losing_a_node_mid_job_loses_no_chunk(cluster, tmp_path, tone_env):
+    """Runs last: it stops the cluster's second node."""
+    source = tmp_path / "book.txt"
+    source.write_text("\n\n".join(EN * 3), encoding="utf-8")
+    synth(source, tmp_path / "local.wav", "--backend", "tone", "-w", "2", env=tone_env)
+    config = tmp_path / "voxline.toml"
+    config.write_text("[backends.tone]\ndelay_s = 0.25\n", encoding="utf-8")
+    state = tmp_path / "state"  # this run's manifest alone
+    job = subprocess.Popen(
+        [sys.executable, "-c", "from voxline.cli.main import main; main()", "synth",
+         str(source), "-o", str(tmp_path / "ray.wav"), "--json", "-q", "--cache", "off",
+         "--config", str(config), "--backend", "tone", "-w", "2", "--executor", "ray",
+         "--ray-address", cluster],
+        env={**os.environ, **tone_env, "RAY_USAGE_STATS_ENABLED": "0",
+             "VOXLINE_STATE_DIR": str(state)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while chunks_done(state) < 8 and job.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        cluster.nodes[1].stop()  # the worker node, with the actor it held
+        out, err = job.communicate(timeout=600)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode == 0, err.decode()
+    report = json.loads(out)
+    assert (tmp_path / "local.wav").read_bytes() == (tmp_path / "ray.wav").read_bytes()
+    assert report["executor"]["lost"] >= 1
+    assert sum(report["executor"]["nodes"].values()) == report["backends"]["tone"]["chunks"]
