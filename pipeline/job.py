@@ -462,10 +462,11 @@ class Pipeline:
     def _lookup(self, store, name: str, caps, chunk: Chunk,
                 request) -> tuple[str, bytes | None]:
         """The cache key of `chunk` on backend `name`, and its PCM if `store` has it."""
-        key = self._key(name, caps, chunk, request)
+        key = self.chunk_key(name, caps, chunk, request)
         return key, store.get(key) if store is not None else None
 
-    def _key(self, name: str, caps, chunk: Chunk, request) -> str:
+    def chunk_key(self, name: str, caps, chunk: Chunk, request) -> str:
+        """The chunk cache key of `chunk` spoken by backend `name` as `request`."""
         cls = self.registry.backend(name)
         options = {k: v for k, v in self.settings.backend_options(name).items()
                    if k not in cls.cache_ignore}
@@ -486,7 +487,7 @@ class Pipeline:
         result.warnings.append(message)
         self.pm.hook.warning(document=document, message=message)
 
-    def _status(self, job: JobState, spec: InputSpec, digest: str | None) -> str:
+    def status(self, job: JobState, spec: InputSpec, digest: str | None) -> str:
         """What this run does with an input, from what the manifest recorded of it."""
         before = job.previous.get(str(spec.output))
         if before is None or digest is None:
@@ -521,7 +522,7 @@ class Pipeline:
                 started = time.perf_counter()
                 digest = textio.file_digest(Path(spec.source))
                 result.add_time("read", time.perf_counter() - started)
-            result.status = self._status(job, spec, digest)
+            result.status = self.status(job, spec, digest)
             if result.status == "up to date":
                 before = job.previous[str(spec.output)]
                 result.output, result.chunks = str(spec.output), before["chunks_total"] or 0
@@ -769,13 +770,14 @@ class Pipeline:
         self._record_finished(doc.job, doc.position, doc.result, "failed")
         self.pm.hook.document_finished(document=doc.prepared.document, result=doc.result)
 
-    def _open_store(self) -> cache_mod.ChunkStore | None:
+    def open_store(self) -> cache_mod.ChunkStore | None:
+        """The chunk cache these settings name (None: --cache off)."""
         settings = self.settings
         return cache_mod.open_store(
             settings.cache, settings.cache_max, ttl=settings.cache_ttl,
             on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
 
-    def _open_job(self, job: Job, record: bool) -> JobState:
+    def open_job(self, job: Job, record: bool) -> JobState:
         """The job's state for this run: its id and settings fingerprint, what its manifest
         recorded last time, and (with `record`) the manifest opened for this run and the
         job's lock (`JobBusy` when another live process runs the same job)."""
@@ -825,12 +827,12 @@ class Pipeline:
         control = control or JobControl()
         started = time.perf_counter()
         results: list[DocumentResult] = []
-        job_state = self._open_job(job, record=True)
+        job_state = self.open_job(job, record=True)
         try:
             if settings.verify:
                 job_state.verifier = self._open_verifier(job_state.log)
             self.pm.hook.job_started(job=job)
-            job_state.store = self._open_store()
+            job_state.store = self.open_store()
         except BaseException:
             job_state.close()
             raise

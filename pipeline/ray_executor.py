@@ -121,6 +121,11 @@ class RayExecutor:
                 raise UsageError(f"cannot join the Ray cluster at "
                                  f"{settings.ray_address or 'auto'}: "
                                  f"{str(exc).splitlines()[0]}") from None
+        # Ray prints the cluster's warnings ("(raylet) WARNING: …") on this process's stdout,
+        # which is voxline's output (--json, `-o -` audio): log_to_driver does not stop them
+        worker_mod = getattr(getattr(ray, "_private", None), "worker", None)
+        if worker_mod is not None and hasattr(worker_mod, "_worker_logs_enabled"):
+            worker_mod._worker_logs_enabled = False
         self._lock = threading.Lock()
         self._actors: dict[str, list] = {}
         self._busy: Counter = Counter()  # actor → tasks in flight
