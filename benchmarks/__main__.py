@@ -30,6 +30,10 @@
     python -m benchmarks serve        `voxline serve` with Piper resident: first audio byte
                                       p50/p99 and requests/s at 1, 8, 32 concurrent clients,
                                       cold and cached (a bounded async httpx client)
+    python -m benchmarks ray          --executor ray on a local 2-node cluster: overhead vs
+                                      local on a Piper job, one driver's chunks/s with a
+                                      zero-cost backend, and a sleeping backend on 1, 4, 16
+                                      actors (--actors)
     python -m benchmarks intelligibility  every offline voice speaks Harvard sentences (en)
                                       or 20 plain Mandarin sentences (zh); the recognizer's
                                       WER/CER, RTF, load time, peak memory, licence
@@ -278,7 +282,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("name", choices=["suite", "workers", "server", "cache", "memory",
                                          "tui", "chattts", "first-audio", "vs-piper",
-                                         "assembly", "intelligibility", "tn", "serve"],
+                                         "assembly", "intelligibility", "tn", "serve",
+                                         "ray"],
                         nargs="?",
                         default="suite")
     parser.add_argument("paths", nargs="*", help="tn: test-case files or folders")
@@ -294,6 +299,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, help="server: 80, chattts: 16")
     parser.add_argument("--delay", type=float, default=0.2, help="server seconds per request")
     parser.add_argument("--rounds", type=int, help="runs of each side (tui: 3, chattts: 1, vs-piper long text: 2)")
+    parser.add_argument("--actors", default="1,4,16", help="ray: actor counts to scale over")
     parser.add_argument("--batch-sizes", default="1,4,8,16", help="chattts: batch sizes")
     parser.add_argument("--tokens", type=int, default=200,
                         help="chattts: audio tokens per chunk (46.875 a second)")
@@ -404,6 +410,15 @@ def main() -> None:
         print(f"median: synth {result['median_wall_s']['synth']:.2f}s, tui "
               f"{result['median_wall_s']['tui']:.2f}s, tui / synth = {result['tui_vs_synth']}")
     if args.name in ("cache", "memory", "tui"):
+        if args.json_path:
+            Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")
+        return
+    if args.name == "ray":
+        from .ray_cluster import bench_ray, print_ray
+
+        result = bench_ray(chunks=args.chunks or 400, rounds=args.rounds or 2,
+                           actors=tuple(int(n) for n in args.actors.split(",")))
+        print_ray(result)
         if args.json_path:
             Path(args.json_path).write_text(json.dumps(result, indent=2), encoding="utf-8")
         return

@@ -3,8 +3,8 @@
 Discovery hooks take a `register` callback and return nothing; voxline owns naming,
 collisions and the record of which plugin supplied what. Event hooks are notifications: their
 return values are ignored, every implementation is called, and they must be quick (they run on
-the pipeline's threads; chunk events come from worker threads, so implementations must be
-thread-safe).
+the pipeline's threads; chunk events come from its dispatch threads, in the driver process
+whatever the executor, so implementations must be thread-safe).
 """
 
 from __future__ import annotations
@@ -73,12 +73,12 @@ def stage_finished(document, stage, duration_s, chunk):
 
 @hookspec
 def chunk_started(document, chunk):
-    """Called on a worker thread just before `chunk` is sent to its backend."""
+    """Called on a driver dispatch thread just before `chunk` is sent to its backend."""
 
 
 @hookspec
 def chunk_finished(document, chunk, audio_duration_s, backend, cached):
-    """Called on a worker thread when `chunk`'s audio is synthesized and resampled;
+    """Called on a driver dispatch thread when `chunk`'s audio is synthesized and resampled;
     `audio_duration_s` is the length of that audio in seconds, `backend` the name of the
     backend that produced it (after any fallback), `cached` whether it came from the chunk
     cache instead."""
@@ -86,7 +86,7 @@ def chunk_finished(document, chunk, audio_duration_s, backend, cached):
 
 @hookspec
 def chunk_verified(document, chunk, backend, error_rate, limit, transcript):
-    """Called on a worker thread, with `--verify`, each time the recognizer has judged audio
+    """Called on a driver dispatch thread, with `--verify`, each time the recognizer judged audio
     for `chunk` from `backend` (or found the score an earlier run stored for the same audio):
     `error_rate` is its character (zh, yue) or word error rate against the chunk's spoken
     text, `limit` the most its language allows, `transcript` what was heard. Over the limit,
@@ -114,7 +114,7 @@ def warning(document, message):
 
 @hookspec
 def attempt_failed(document, chunk, backend, reason, action):
-    """Called on a worker thread when an attempt to synthesize `chunk` on `backend` failed.
+    """Called on a driver dispatch thread when an attempt at `chunk` on `backend` failed.
     `reason` is a short label (`timeout`, `http 503`, `connection refused`, `too short`,
     `circuit open`, ...); `action` is what happens next: `retry` (same backend, after a
     backoff), `fallback` (the next backend in the chain) or `give up`."""

@@ -31,6 +31,7 @@ from .backend import Backend
 from .batching import BatchingBackend
 from .control import JobCancelled, JobControl
 from .errors import EXIT_INTERRUPTED, EXIT_OK, BackendError, InputError, VoxlineError
+from .executor import Executor, LocalExecutor
 from .models import Chunk, Document
 from .normalize import NormalizerSet
 from .pluginmanager import Registry
@@ -152,6 +153,7 @@ class JobReport:
             "adaptive": self.synthesis.get("adaptive", []),
             "terms": self.synthesis.get("terms", []),
             "verify": self.synthesis.get("verify", {}),
+            "executor": self.synthesis.get("executor"),
             "job": self.job_id,
             "documents": [
                 {
@@ -324,10 +326,10 @@ class Pipeline:
     """Runs jobs with one plugin manager and registry; a Pipeline can run several jobs."""
 
     def __init__(self, pm, registry: Registry, settings: Settings, *, force: bool = False,
-                 pool: BackendPool | None = None, executor: ThreadPoolExecutor | None = None,
+                 pool: BackendPool | None = None, threads: ThreadPoolExecutor | None = None,
                  store: cache_mod.ChunkStore | None = None):
         """`force`: synthesize inputs the job manifest (`voxline.manifest`) says are up to
-        date too (their chunks still come from the cache). `pool` and `executor`: backends
+        date too (their chunks still come from the cache). `pool` and `threads`: backends
         and worker threads kept by the caller across jobs (`voxline serve` keeps models
         loaded and shares the workers between requests); a job then neither makes nor
         closes its own. `store`: the chunk cache, likewise kept open by the caller."""
@@ -339,7 +341,7 @@ class Pipeline:
         registry.configure(settings.backends)
         self.force = force
         self._pool = pool
-        self._executor = executor
+        self._threads = threads
         self._store = store
         # --verify: the recognizer, loaded by the first job that needs it and kept for the
         # next ones (a model, not job state: each job has its own ChunkVerifier)
@@ -360,7 +362,26 @@ class Pipeline:
         lexicon = self.lexicon(spec.source)
         return f"{job.fingerprint}+{lexicon.digest}" if lexicon else job.fingerprint
 
-    # -- worker side -------------------------------------------------------------------
+    def executor(self, on_state: Callable[[str, Mapping[str, Any]], None] | None = None
+                 ) -> "Executor":
+        """Where one job's synthesis tasks run (`[synth] executor`): this process's threads,
+        each with its own backend instances where a backend is not thread-safe, or Ray
+        actors (`voxline.ray_executor`; routers still run here)."""
+        pool = self._pool or BackendPool(self.registry, self.settings, on_state=on_state)
+        # a pool the caller keeps (`voxline serve`) outlives the job: not closed with it
+        close = pool.close if pool is not self._pool else (lambda: None)
+        if self.settings.executor == "ray":
+            from .ray_executor import RayExecutor
+
+            try:
+                return RayExecutor(self.registry, self.settings, on_state, local=pool.get,
+                                   close_local=close)
+            except BaseException:
+                close()
+                raise
+        return LocalExecutor(pool.get, pool.limit, close)
+
+    # -- dispatch threads: one chunk's attempts, run by the executor ----------------------
 
     def _synthesize(self, dispatcher: Dispatcher, doc: _DocState, chunk: Chunk,
                     control: JobControl) -> _ChunkAudio:
@@ -374,7 +395,8 @@ class Pipeline:
         # --verify: the recognizer's time is its own stage, not the backend's (adaptive
         # quality must not blame a backend for it)
         verify_s = sum(v.heard_s for v in [served.verdict, *served.rejected] if v is not None)
-        synth_s = time.perf_counter() - started - verify_s
+        resample_s = served.resample_s  # done by the task, but a stage of its own
+        synth_s = time.perf_counter() - started - verify_s - resample_s
         self.pm.hook.stage_finished(document=document, stage="synthesize", duration_s=synth_s,
                                     chunk=chunk)
         if served.verdict is not None:
@@ -382,21 +404,14 @@ class Pipeline:
                                         duration_s=verify_s, chunk=chunk)
         rate = self.settings.sample_rate_hz
         warning = served.quality_warning
-        if served.audio is not None and served.audio.notes:
-            notes = "; ".join(served.audio.notes)
+        if served.audio is not None and served.notes:
+            notes = "; ".join(served.notes)
             warning = f"{warning}; {notes}" if warning else f"chunk {chunk.index + 1}: {notes}"
         if served.pcm is not None:  # from the cache: already what the output takes
             pcm = np.frombuffer(served.pcm, dtype=np.int16)
             resample_s = 0.0
-        else:
-            started = time.perf_counter()
-            produced, controls, prosody = served.audio, served.capabilities.controls, \
-                chunk.prosody
-            if prosody.rate != 1.0 and "rate" not in controls:
-                produced = audio_mod.change_tempo(produced, prosody.rate)
-            gain = prosody.volume_db if "volume" not in controls else 0.0
-            pcm = audio_mod.resample(produced, rate, gain).samples
-            resample_s = time.perf_counter() - started
+        else:  # the task made it output-ready (tempo, gain, rate)
+            pcm = served.audio.samples
             store = doc.job.store
             if store is not None and served.key and not served.quality_warning:
                 store.put(served.key, pcm.tobytes(),
@@ -463,10 +478,11 @@ class Pipeline:
     def _lookup(self, store, name: str, caps, chunk: Chunk,
                 request) -> tuple[str, bytes | None]:
         """The cache key of `chunk` on backend `name`, and its PCM if `store` has it."""
-        key = self._key(name, caps, chunk, request)
+        key = self.chunk_key(name, caps, chunk, request)
         return key, store.get(key) if store is not None else None
 
-    def _key(self, name: str, caps, chunk: Chunk, request) -> str:
+    def chunk_key(self, name: str, caps, chunk: Chunk, request) -> str:
+        """The chunk cache key of `chunk` spoken by backend `name` as `request`."""
         cls = self.registry.backend(name)
         options = {k: v for k, v in self.settings.backend_options(name).items()
                    if k not in cls.cache_ignore}
@@ -487,7 +503,7 @@ class Pipeline:
         result.warnings.append(message)
         self.pm.hook.warning(document=document, message=message)
 
-    def _status(self, job: JobState, spec: InputSpec, digest: str | None) -> str:
+    def status(self, job: JobState, spec: InputSpec, digest: str | None) -> str:
         """What this run does with an input, from what the manifest recorded of it."""
         before = job.previous.get(str(spec.output))
         if before is None or digest is None:
@@ -522,7 +538,7 @@ class Pipeline:
                 started = time.perf_counter()
                 digest = textio.file_digest(Path(spec.source))
                 result.add_time("read", time.perf_counter() - started)
-            result.status = self._status(job, spec, digest)
+            result.status = self.status(job, spec, digest)
             if result.status == "up to date":
                 before = job.previous[str(spec.output)]
                 result.output, result.chunks = str(spec.output), before["chunks_total"] or 0
@@ -771,13 +787,14 @@ class Pipeline:
         self._record_finished(doc.job, doc.position, doc.result, "failed")
         self.pm.hook.document_finished(document=doc.prepared.document, result=doc.result)
 
-    def _open_store(self) -> cache_mod.ChunkStore | None:
+    def open_store(self) -> cache_mod.ChunkStore | None:
+        """The chunk cache these settings name (None: --cache off)."""
         settings = self.settings
         return cache_mod.open_store(
             settings.cache, settings.cache_max, ttl=settings.cache_ttl,
             on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
 
-    def _open_job(self, job: Job, record: bool) -> JobState:
+    def open_job(self, job: Job, record: bool) -> JobState:
         """The job's state for this run: its id and settings fingerprint, what its manifest
         recorded last time, and (with `record`) the manifest opened for this run and the
         job's lock (`JobBusy` when another live process runs the same job)."""
@@ -832,12 +849,12 @@ class Pipeline:
         control = control or JobControl()
         started = time.perf_counter()
         results: list[DocumentResult] = []
-        job_state = self._open_job(job, record=record)
+        job_state = self.open_job(job, record=record)
         try:
             if settings.verify:
                 job_state.verifier = self._open_verifier(job_state.log)
             self.pm.hook.job_started(job=job)
-            job_state.store = self._store or self._open_store()
+            job_state.store = self._store or self.open_store()
         except BaseException:
             job_state.close()
             raise
@@ -847,9 +864,13 @@ class Pipeline:
             dispatcher.stats.note_state(name, state)
             self.pm.hook.backend_state(backend=name, state=state)
 
-        pool = self._pool or BackendPool(self.registry, settings, on_state=on_state)
+        try:
+            executor = self.executor(on_state)
+        except BaseException:  # no Ray, or no cluster at the address
+            job_state.close()
+            raise
         dispatcher = Dispatcher(
-            pool.get, pool.limit,
+            None, None,
             RetryPolicy(settings.retries, settings.retry_backoff_s, settings.retry_backoff_max_s),
             QualityGuard(settings.max_chars_per_s, settings.quality_guard),
             fallback=settings.fallback, breaker_failures=settings.breaker_failures,
@@ -865,12 +886,14 @@ class Pipeline:
                 document=document, chunk=chunk, backend=verdict.backend,
                 error_rate=verdict.error_rate, limit=verdict.limit,
                 transcript=verdict.transcript),
+            executor=executor, options=settings.backend_options,
+            output_rate_hz=settings.sample_rate_hz,
         )
         # chunks waiting in a batching backend's queue hold a worker thread each: room for
         # one batch being formed while the one before runs
         batch_room = 2 * self._batch_room()
-        executor = self._executor or ThreadPoolExecutor(settings.workers + batch_room,
-                                                        thread_name_prefix="voxline-synth")
+        threads = self._threads or ThreadPoolExecutor(settings.workers + batch_room,
+                                                      thread_name_prefix="voxline-synth")
         window: deque[tuple[_DocState, Chunk, bool, Future]] = deque()
         ahead = settings.workers * 4 + batch_room
         pending = iter(enumerate(job.inputs))
@@ -899,8 +922,8 @@ class Pipeline:
                     continue
                 self._check_chunk(submitting, chunk)
                 window.append((submitting, chunk, is_last,
-                               executor.submit(self._synthesize, dispatcher, submitting, chunk,
-                                               control)))
+                               threads.submit(self._synthesize, dispatcher, submitting, chunk,
+                                              control)))
 
         try:
             fill()
@@ -937,10 +960,9 @@ class Pipeline:
                                         + ("cancelled" if cancelled else "interrupted"))
                     doc.result.exit_code = EXIT_INTERRUPTED
                     self._record_finished(job_state, doc.position, doc.result, "interrupted")
-            if executor is not self._executor:
-                executor.shutdown(wait=not interrupted, cancel_futures=True)
-            if pool is not self._pool:
-                pool.close()
+            if threads is not self._threads:
+                threads.shutdown(wait=not interrupted, cancel_futures=True)
+            executor.close()
             if ended and job_state.log is not None:
                 job_state.log.finish(job_state.id, "cancelled" if cancelled else
                                  "interrupted" if interrupted else
@@ -952,6 +974,7 @@ class Pipeline:
             job_state.store = store
         synthesis = dispatcher.stats.to_dict()
         synthesis["adaptive"] = list(job_state.degraded.values())
+        synthesis["executor"] = executor.describe()
         synthesis["terms"] = self._terms_used(results)
         store = job_state.store
         if store is not None:

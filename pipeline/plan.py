@@ -57,8 +57,8 @@ def dry_run(pipeline, job) -> dict:
     duration and cache hits for each input, and in total."""
     settings = pipeline.settings
     started = time.perf_counter()
-    store = pipeline._open_store()
-    state = pipeline._open_job(job, record=False)
+    store = pipeline.open_store()
+    state = pipeline.open_job(job, record=False)
     normalizers = NormalizerSet(pipeline.registry.normalizers)
     planned: list[PlannedDocument] = []
     try:
@@ -68,7 +68,7 @@ def dry_run(pipeline, job) -> dict:
             planned.append(doc)
             try:
                 digest = (textio.file_digest(spec.source) if spec.source != "-" else None)
-                doc.status = pipeline._status(state, spec, digest)
+                doc.status = pipeline.status(state, spec, digest)
                 if doc.status == "up to date":
                     before = state.previous[str(spec.output)]
                     doc.chunks = doc.cached = before["chunks_total"] or 0
@@ -111,7 +111,7 @@ def _plan_chunks(pipeline, store, doc: PlannedDocument, prepared) -> None:
                                        native_prosody(chunk.prosody, caps),
                                        chunk.breaks if caps.inline_breaks_s else (),
                                        chunk.phonemes_for(caps))
-            size = store.size(pipeline._key(chunk.backend, caps, chunk, request))
+            size = store.size(pipeline.chunk_key(chunk.backend, caps, chunk, request))
         if size is not None:
             doc.cached += 1
             speech_s = size / 2 / rate

@@ -113,9 +113,14 @@ class QualityGuard:
         return chars / cps / max(rate, 0.1)
 
     def check(self, text: str, language: str, rate: float, audio: Audio) -> str | None:
+        return self.check_s(text, language, rate, audio.duration_s)
+
+    def check_s(self, text: str, language: str, rate: float,
+                duration_s: float) -> str | None:
+        """`check` on audio of `duration_s` seconds."""
         need = self.minimum_s(text, language, rate)
-        if audio.duration_s < need:
-            return (f"audio {audio.duration_s:.2f}s is too short for "
+        if duration_s < need:
+            return (f"audio {duration_s:.2f}s is too short for "
                     f"{speakable_chars(text)} characters (at least {need:.2f}s expected)")
         return None
 
@@ -241,7 +246,9 @@ def fallback_voice(name: str, caps: Capabilities, chunk: Chunk,
 
 @dataclass
 class Served:
-    audio: Audio | None  # None when `pcm` came from the cache
+    # None when `pcm` came from the cache; else output-ready when the dispatcher was given an
+    # output rate, the backend's own audio otherwise
+    audio: Audio | None
     backend: str
     capabilities: Capabilities
     attempts: int
@@ -250,6 +257,9 @@ class Served:
     pcm: bytes | None = None  # output-ready PCM, when the cache had it
     verdict: Any = None      # --verify: what the recognizer made of this audio (a Verdict)
     rejected: list = field(default_factory=list)  # verdicts on audio turned down before it
+    notes: tuple[str, ...] = ()  # what the backend had to change (`Audio.notes`)
+    resample_s: float = 0.0  # the task's time on tempo, gain and rate
+    node: str = "local"  # where the task ran
 
     def rank(self) -> tuple[int, float]:
         """Which bad result is kept when every backend gave one: audio the recognizer heard
@@ -263,8 +273,12 @@ class Served:
 class Dispatcher:
     """Runs one chunk through its backend chain with retries, breakers and the guard.
 
-    `get(name)` returns the job's instance of a backend; `limit(name)` its concurrency
-    semaphore (or None); `on_attempt_failed(chunk, backend, reason, action)` and
+    Each attempt is a `SynthesisTask` run by `executor` (a `voxline.executor.Executor`);
+    without one, a `LocalExecutor` over `get(name)`, the job's instance of a backend, and
+    `limit(name)`, its concurrency semaphore (or None). `options(name)` is a backend's
+    configured options, sent with each task; with `output_rate_hz`, tasks return audio ready
+    for the output (tempo and gain the backend cannot apply, then that rate).
+    `on_attempt_failed(chunk, backend, reason, action)` and
     `on_state(backend, state)` report to the event hooks. With `verify(chunk, backend,
     audio=…, pcm=…)` (returning a `voxline.verify.Verdict`), audio that passed the guard is
     also heard by a recognizer, and a verdict over its limit is a bad result like audio too
@@ -272,8 +286,8 @@ class Dispatcher:
     reports each verdict).
     """
 
-    def __init__(self, get: Callable[[str], Backend],
-                 limit: Callable[[str], threading.Semaphore | None],
+    def __init__(self, get: Callable[[str], Backend] | None,
+                 limit: Callable[[str], threading.Semaphore | None] | None,
                  policy: RetryPolicy, guard: QualityGuard,
                  fallback: tuple[str, ...] = (),
                  breaker_failures: int = 5, breaker_cooldown_s: float = 30.0,
@@ -283,9 +297,16 @@ class Dispatcher:
                  lookup: Callable[..., tuple[str | None, bytes | None]] | None = None,
                  verify: Callable[..., Any] | None = None,
                  on_verified: Callable[..., None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
-        self._get = get
-        self._limit = limit
+                 sleep: Callable[[float], None] = time.sleep,
+                 executor: Any = None,
+                 options: Callable[[str], Mapping[str, Any]] | None = None,
+                 output_rate_hz: int | None = None):
+        from .executor import LocalExecutor
+
+        self._executor = executor if executor is not None else LocalExecutor(get, limit)
+        self._get = self._executor.backend
+        self._options = options or (lambda name: {})
+        self._output_rate_hz = output_rate_hz
         self.policy = policy
         self.guard = guard
         self.fallback = fallback
@@ -439,6 +460,7 @@ class Dispatcher:
                 kept, error = served, QualityError(served.verdict.problem, None, served.verdict)
                 if caps.deterministic:
                     return kept, error
+        task = self._task(name, caps, chunk, request, key)
         breaker = self.breaker(name)
         for attempt in range(1 + self.policy.retries):
             if not breaker.allow():
@@ -453,9 +475,12 @@ class Dispatcher:
                 self._sleep(self.policy.delay(attempt, getattr(error, "retry_after_s", None)))
             self._count(name, requests=1)
             try:
-                audio = self._call(name, backend, request)
-                problem = self.guard.check(chunk.text, chunk.language, chunk.prosody.rate,
-                                           audio)
+                result = self._executor.run(task)
+                if result.error is not None:
+                    raise result.error.exception()
+                audio = result.audio
+                problem = self.guard.check_s(chunk.text, chunk.language, chunk.prosody.rate,
+                                             result.source_duration_s)
                 if problem:
                     raise QualityError(problem, audio)
                 verdict = None
@@ -468,7 +493,8 @@ class Dispatcher:
                 self._fail(name, exc.reason)
                 error = exc
                 bad = Served(exc.audio, name, caps, attempt + 1, exc.message, key,
-                             verdict=exc.verdict)
+                             verdict=exc.verdict, notes=result.notes,
+                             resample_s=result.resample_s, node=result.node)
                 if kept is None or bad.rank() > kept.rank():
                     kept = bad
                 if caps.deterministic:
@@ -490,21 +516,18 @@ class Dispatcher:
                 break
             breaker.success()
             self._count(name, ok=1, chunks=1)
-            return Served(audio, name, caps, attempt + 1, key=key, verdict=verdict), None
+            return Served(audio, name, caps, attempt + 1, key=key, verdict=verdict,
+                          notes=result.notes, resample_s=result.resample_s,
+                          node=result.node), None
         return kept, error
 
-    def _call(self, name: str, backend: Backend, request: SynthesisRequest) -> Audio:
-        limit = self._limit(name)
-        if limit is None:
-            produced = backend.synthesize(request)
-        else:
-            with limit:
-                produced = backend.synthesize(request)
-        if produced is not None and not isinstance(produced, Audio):
-            raise BackendError(f"backend {name!r} (plugin bug): synthesize returned "
-                               f"{type(produced).__name__}, not voxline.Audio",
-                               reason="wrong type")
-        if produced is None or produced.sample_rate_hz <= 0 or produced.frames == 0:
-            raise BackendError(f"backend {name!r} returned no audio", reason="no audio",
-                               retryable=True)
-        return produced
+    def _task(self, name: str, caps: Capabilities, chunk: Chunk, request: SynthesisRequest,
+              key: str | None) -> "SynthesisTask":
+        """The attempt of `chunk` on backend `name`, as an executor runs it."""
+        from .executor import SynthesisTask
+
+        prosody, controls = chunk.prosody, caps.controls
+        return SynthesisTask(
+            name, request, self._options(name), key, self._output_rate_hz,
+            tempo=prosody.rate if "rate" not in controls else 1.0,
+            gain_db=prosody.volume_db if "volume" not in controls else 0.0)

@@ -115,6 +115,11 @@ class Settings:
     # pronunciation lexicon files ([lexicon] files, then --lexicon), before the ones found
     # beside each input (voxline.lexicon.toml, BOOK.lexicon.toml); later files win
     lexicon: tuple[str, ...] = ()
+    # where chunks are synthesized: "local" (this process's threads) or "ray" (actors on the
+    # Ray cluster at ray_address; None: Ray's own RAY_ADDRESS, else a local Ray instance)
+    executor: str = "local"
+    ray_address: str | None = None
+    ray_gpus: float = 1.0             # GPUs per actor of a GPU backend (0.25: four per card)
 
     def backend_options(self, name: str) -> dict[str, Any]:
         return dict(self.backends.get(name, {}))
@@ -145,6 +150,8 @@ _SYNTH_KEYS = {
     "verify": ("verify", bool), "verify_model": ("verify_model", str),
     "verify_max_error": ("verify_max_error", Mapping), "verify_threads": ("verify_threads", int),
     "lexicon": ("lexicon", tuple),
+    "executor": ("executor", str), "ray_address": ("ray_address", str),
+    "ray_gpus": ("ray_gpus", float),
 }
 _ENV_KEYS = {
     "VOXLINE_BACKEND": "backend", "VOXLINE_VOICE": "voice", "VOXLINE_LANG": "lang",
@@ -153,6 +160,7 @@ _ENV_KEYS = {
     "VOXLINE_FORMAT": "format", "VOXLINE_FALLBACK": "fallback", "VOXLINE_RETRIES": "retries",
     "VOXLINE_CACHE": "cache", "VOXLINE_CACHE_MAX": "cache_max",
     "VOXLINE_CACHE_TTL": "cache_ttl",
+    "VOXLINE_EXECUTOR": "executor", "RAY_ADDRESS": "ray_address",
 }
 
 
@@ -418,6 +426,10 @@ def validate(settings: Settings) -> None:
         raise UsageError("verify_max_error values must be error rates above 0 (e.g. 0.3)")
     if settings.verify_threads < 0:
         raise UsageError("verify_threads must not be negative")
+    if settings.executor not in ("local", "ray"):
+        raise UsageError(f"unknown executor {settings.executor!r} (known: local, ray)")
+    if not 0 < settings.ray_gpus <= 8:
+        raise UsageError(f"ray_gpus must be above 0 and at most 8, got {settings.ray_gpus}")
     if any(cps <= 0 for cps in settings.max_chars_per_s.values()):
         raise UsageError("quality.max_chars_per_s values must be positive")
     if settings.loudness_lufs is not None and not -70 <= settings.loudness_lufs <= -5:

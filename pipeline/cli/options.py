@@ -16,6 +16,7 @@ _SETTINGS_KEYS = {
     "max_rtf": "max_rtf", "degrade_to": "degrade_to",
     "verify": "verify", "verify_model": "verify_model", "verify_max_error": "verify_max_error",
     "lexicon": "lexicon",
+    "executor": "executor", "ray_address": "ray_address",
 }
 
 
@@ -30,7 +31,14 @@ def synthesis_options(fn):
                      help="Speak Chinese text in this Chinese language, e.g. yue "
                           "(Cantonese: eSpeak NG's yue, or the server [routes] yue names)."),
         click.option("--workers", "-w", type=int,
-                     help="Synthesis workers running at once [default: CPU cores]."),
+                     help="Synthesis workers running at once [default: CPU cores]; with "
+                          "--executor ray, the actors per backend."),
+        click.option("--executor", type=click.Choice(["local", "ray"]),
+                     help="Where chunks are synthesized: this machine's threads, or actors "
+                          "on a Ray cluster (pip install 'voxline[ray]') [default: local]."),
+        click.option("--ray-address", metavar="HOST:PORT",
+                     help="The Ray cluster for --executor ray [default: RAY_ADDRESS, else "
+                          "a Ray instance on this machine]."),
         click.option("--batch-size", type=int,
                      help="Chunks per call to a batching backend (chattts-local) "
                           "[default: the backend's choice, from free GPU memory]."),

@@ -472,6 +472,13 @@ def loudness_line(output: str, loudness: dict) -> str:
 def synthesis_summary(data: dict) -> list[str]:
     """Which backends served the chunks, and the retries and fallbacks on the way."""
     lines = []
+    executor = data.get("executor") or {}
+    if executor.get("kind") == "ray":  # which node served what
+        nodes = " · ".join(f"{node[:8]} {chunks} chunks"
+                           for node, chunks in sorted(executor["nodes"].items()))
+        lines.append(f"ray at {executor['address']}: {nodes or 'no chunks'}"
+                     + (f" ({executor['lost']} lost with their actor, run again)"
+                        if executor["lost"] else ""))
     served = {name: b for name, b in data.get("backends", {}).items() if b["requests"]}
     if served and (len(served) > 1 or data["retries"] or data["fallbacks"]
                    or any(b["failures"] for b in served.values())):

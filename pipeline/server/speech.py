@@ -217,7 +217,7 @@ class SpeechService:
             text = (f'<speak><prosody rate="{request.speed * 100:.0f}%">{escape(text)}'
                     "</prosody></speak>")
         pipeline = Pipeline(self.pm, self.registry, settings, pool=self.pool,
-                            executor=self.executor, store=self.store)
+                            threads=self.executor, store=self.store)
         pipeline.format = fmt
         name = f"request-{next(self._numbers)}"
         if on_chunk is not None:
