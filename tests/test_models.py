@@ -152,7 +152,14 @@ def test_a_killed_pull_resumes_from_its_partial_file(tmp_path):
         process.wait(timeout=10)
         held = partial.stat().st_size
         assert not (folder / BIG).exists() and held < len(files[BIG])
-        sent_before = sim.sent_bytes(BIG)
+        # the stand-in's thread may still be writing a block into the dead connection's
+        # socket: count what it sent once its count stops moving
+        sent_before, steady = sim.sent_bytes(BIG), 0
+        while steady < 5:
+            time.sleep(0.05)
+            now = sim.sent_bytes(BIG)
+            steady = steady + 1 if now == sent_before else 0
+            sent_before = now
         sim.delay_per_block_s = 0.0
 
         proc = pull(sim, folder)
