@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,7 @@ class Terminal:
     def __init__(self, command: list[str], env: dict, size=(80, 24)):
         self.name = f"voxline-test-{uuid.uuid4().hex[:8]}"
         self.done = f"{self.name}-done"
+        self.rc_file = Path(env["RC_FILE"])
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         script = (f"cd {shlex.quote(str(REPO))} && env {exports} {shlex.join(command)}; "
                   f"echo \"exit=$?\" > {shlex.quote(str(env['RC_FILE']))}; "
@@ -53,7 +55,13 @@ class Terminal:
         raise AssertionError(f"{text!r} never appeared; the screen:\n{self.screen()}")
 
     def wait_exit(self, timeout: float = 30.0) -> None:
-        subprocess.run(["tmux", "wait-for", self.done], timeout=timeout, check=True)
+        """Until the command has exited and its exit code is written. The exit code file is
+        what tells (`tmux wait-for` fails when the session, and with it the tmux server,
+        has already ended by the time it connects)."""
+        deadline = time.monotonic() + timeout
+        while not (self.rc_file.is_file() and self.rc_file.read_text().strip()):
+            assert time.monotonic() < deadline, f"the command did not exit:\n{self.screen()}"
+            time.sleep(0.1)
 
     def close(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
