@@ -223,7 +223,12 @@ def test_input_that_vanishes_mid_job(tmp_path, tone_env):
          str(tmp_path / "out"), "--backend", "tone", "--workers", "1", "--config",
          str(config), "--json", "-q"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **tone_env})
-    time.sleep(0.8)  # the first file is being synthesized; the second is not yet read
+    # the first file is being synthesized (its partial output exists); the second is not
+    # yet read. Waited for rather than slept on: a loaded machine starts Python slowly
+    deadline = time.monotonic() + 60
+    while not list((tmp_path / "out").glob(".a.wav.*.part")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the job never started"
+        time.sleep(0.02)
     second.unlink()
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_INPUT, stderr.decode()
