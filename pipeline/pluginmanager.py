@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -62,9 +63,34 @@ def strict_from_env(env: Mapping[str, str] | None = None) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+_managers: dict[tuple[str | None, bool], PluginManager] = {}
+_managers_lock = threading.Lock()
+
+
 def get_plugin_manager(load_env: str | None = None, strict: bool | None = None) -> PluginManager:
-    """A plugin manager with voxline's hook specs, the built-in plugins and the installed
-    third-party plugins (entry-point group `voxline`).
+    """The process's plugin manager, built on first use and then shared by every command,
+    the terminal UI and the server, so plugins load once and their hooks see one job's
+    events. One is kept per plugin selection and strictness (the arguments of
+    `new_plugin_manager`, read from the environment when not given);
+    `forget_plugin_managers()` drops them (tests that install plugins mid-process)."""
+    wanted = load_env if load_env is not None else os.environ.get("VOXLINE_LOAD_PLUGINS")
+    key = (wanted, strict_from_env() if strict is None else strict)
+    with _managers_lock:
+        if key not in _managers:
+            _managers[key] = new_plugin_manager(*key)
+        return _managers[key]
+
+
+def forget_plugin_managers() -> None:
+    """Drop the shared plugin managers: the next `get_plugin_manager()` builds a new one."""
+    with _managers_lock:
+        _managers.clear()
+
+
+def new_plugin_manager(load_env: str | None = None, strict: bool | None = None) -> PluginManager:
+    """A new plugin manager with voxline's hook specs, the built-in plugins and the installed
+    third-party plugins (entry-point group `voxline`), not shared with the rest of the
+    process: for tests that register throwaway plugins.
 
     `VOXLINE_LOAD_PLUGINS` (or `load_env`) is a comma-separated list of the third-party
     plugins to load; empty loads none. Built-ins always load. `strict` (default:
