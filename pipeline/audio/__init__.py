@@ -19,7 +19,7 @@ from .formats import (FORMATS, OPUS_RATES, STDOUT, STREAMABLE, ContainerMetadata
 from .loudness import (LoudnessEncoder, LoudnessReport, LoudnessTarget, Measurement,
                        loudness_target, measure, measure_loudness)
 from .sinks import Encoder, Sink, StreamEncoder, WavWriter, check_writable, open_encoder
-from .wavfile import read_wav, rf64_header, wav_header, wav_stream_header
+from .wavfile import read_wav, rf64_header, wav_header
 
 __all__ = [
     "FORMATS", "OPUS_RATES", "STDOUT", "STREAMABLE", "ContainerMetadata", "Encoder",
@@ -27,5 +27,5 @@ __all__ = [
     "Sink", "StreamEncoder", "WavWriter", "change_tempo", "check_writable", "decode",
     "ffmpeg_exe", "is_stdout", "loudness_target", "measure", "measure_loudness",
     "open_encoder", "read_wav", "resample", "rf64_header", "silence", "splice_edges",
-    "to_float_mono", "wav_header", "wav_stream_header",
+    "to_float_mono", "wav_header",
 ]

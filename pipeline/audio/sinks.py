@@ -22,7 +22,7 @@ from ..errors import OutputError
 from .ffmpeg_process import codec_kwargs, fd_kwargs, ffmpeg_exe, ffmpeg_target, metadata_args
 from .formats import STDOUT, ContainerMetadata, OutputFormat, is_stdout
 from . import wavfile
-from .wavfile import rf64_header, wav_header, wav_stream_header
+from .wavfile import rf64_header, wav_header
 
 if TYPE_CHECKING:
     from .loudness import LoudnessTarget
@@ -78,12 +78,6 @@ def check_writable(folder: Path) -> None:
                           hint="choose another -o folder") from None
 
 
-def remove_stale_partials(destination: Path) -> int:
-    """Remove temporary files that a killed voxline left for `destination` (their process is
-    gone); a running process's own files are left alone, and a link is never followed."""
-    return safefiles.remove_stale(destination)
-
-
 def write_error(destination: Path, exc: OSError) -> OutputError:
     reason = exc.strerror or str(exc)
     if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
@@ -115,7 +109,7 @@ class WavWriter:
     def _open(self, tag: str, header: bytes) -> None:
         try:
             self.destination.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_partials(self.destination)
+            safefiles.remove_stale(self.destination)
             self._temporary = safefiles.TempFile(self.destination, tag)
             self._file = self._temporary.open("wb", buffering=1 << 20)
             self._file.write(header)
@@ -193,7 +187,7 @@ class Encoder:
         self.frames_written = 0
         try:
             destination.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_partials(destination)
+            safefiles.remove_stale(destination)
             self._temporary = safefiles.TempFile(destination)
         except OSError as exc:
             raise OutputError(f"cannot write {destination}: {exc.strerror or exc}") from exc
@@ -295,7 +289,7 @@ class StreamEncoder:
         self._proc = None
         if fmt.muxer in ("wav", "s16le"):  # raw PCM (`s16le`) goes out as it is, headerless
             if fmt.muxer == "wav":
-                self._send(wav_stream_header(sample_rate_hz))
+                self._send(wav_header(sample_rate_hz))  # sizes unknown: until the end
             return
         import ffmpeg
 

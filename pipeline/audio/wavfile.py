@@ -42,10 +42,6 @@ def rf64_header(sample_rate_hz: int, data_bytes: int) -> bytes:
             + b"data" + struct.pack("<I", 0xFFFFFFFF))
 
 
-def wav_stream_header(sample_rate_hz: int) -> bytes:
-    return wav_header(sample_rate_hz)
-
-
 def read_wav(path: str | Path | io.BytesIO) -> Audio:
     """A 16-bit PCM WAV file (a path or a binary file object) as Audio (channels kept)."""
     with wave.open(path if isinstance(path, io.IOBase) else str(path), "rb") as w:
