@@ -9,23 +9,36 @@
 
 Resampling runs in-process (soxr, high quality); joining and encoding run in one FFmpeg
 process per output, fed raw PCM on its stdin as chunks become ready. The names other modules
-use are importable from `voxline.audio` itself.
+use are importable from `voxline.audio` itself; each module is imported when one of its names
+is first used, so the command line can read the format table without loading numpy.
 """
 
-from .dsp import change_tempo, resample, silence, splice_edges, to_float_mono
-from .ffmpeg_process import decode, ffmpeg_exe
-from .formats import (FORMATS, OPUS_RATES, STDOUT, STREAMABLE, ContainerMetadata, OutputFormat,
-                      is_stdout)
-from .loudness import (LoudnessEncoder, LoudnessReport, LoudnessTarget, Measurement,
-                       loudness_target, measure, measure_loudness)
-from .sinks import Encoder, Sink, StreamEncoder, WavWriter, check_writable, open_encoder
-from .wavfile import read_wav, rf64_header, wav_header
+from __future__ import annotations
 
-__all__ = [
-    "FORMATS", "OPUS_RATES", "STDOUT", "STREAMABLE", "ContainerMetadata", "Encoder",
-    "LoudnessEncoder", "LoudnessReport", "LoudnessTarget", "Measurement", "OutputFormat",
-    "Sink", "StreamEncoder", "WavWriter", "change_tempo", "check_writable", "decode",
-    "ffmpeg_exe", "is_stdout", "loudness_target", "measure", "measure_loudness",
-    "open_encoder", "read_wav", "resample", "rf64_header", "silence", "splice_edges",
-    "to_float_mono", "wav_header",
-]
+import importlib
+
+_MODULE_OF = {
+    **dict.fromkeys(("change_tempo", "resample", "silence", "splice_edges", "to_float_mono"),
+                    "dsp"),
+    **dict.fromkeys(("decode", "ffmpeg_exe"), "ffmpeg_process"),
+    **dict.fromkeys(("FORMATS", "OPUS_RATES", "STDOUT", "STREAMABLE", "ContainerMetadata",
+                     "OutputFormat", "is_stdout"), "formats"),
+    **dict.fromkeys(("LoudnessEncoder", "LoudnessReport", "LoudnessTarget", "Measurement",
+                     "loudness_target", "measure", "measure_loudness"), "loudness"),
+    **dict.fromkeys(("Encoder", "Sink", "StreamEncoder", "WavWriter", "check_writable",
+                     "open_encoder"), "sinks"),
+    **dict.fromkeys(("read_wav", "rf64_header", "wav_header"), "wavfile"),
+}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULE_OF})

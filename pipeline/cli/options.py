@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from voxline.audio.formats import FORMATS
 from voxline.models import Option
 
 # option parameter name -> [synth] key in the settings
@@ -50,9 +51,8 @@ def synthesis_options(fn):
                           "chattts-local.speaker=seed:7; `voxline backends` lists them "
                           "(also [backends.BACKEND] OPTION in the config file)."),
         click.option("--sample-rate", type=int, help="Output sample rate in Hz [default: 16000]."),
-        click.option("--format", "fmt", type=click.Choice(
-            ["wav", "flac", "mp3", "ogg", "opus", "m4a", "m4b"]),
-            help="Output format [default: wav]."),
+        click.option("--format", "fmt", type=click.Choice(list(FORMATS)),
+                     help="Output format [default: wav]."),
         click.option("--voices", metavar="LABEL=VOICE,...",
                      help="Dialogue scripts: the voice of each speaker label, e.g. "
                           "客服=chattts:seed:2222,用户=espeak:cmn; a line starting with "
