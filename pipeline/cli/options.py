@@ -187,6 +187,8 @@ def add_backend_flags(commands, pm, registry) -> None:
             if not spec.flag:
                 continue
             param = "backend_flag_" + re.sub(r"\W", "_", f"{name}__{spec.name}")
+            if param in _backend_flags:  # added by an earlier call in this process
+                continue
             taken = next((flag for command in commands for option in command.params
                           for flag in option.opts if flag == spec.flag), None)
             if taken or not re.fullmatch(r"--[a-z0-9][a-z0-9-]*", spec.flag):
