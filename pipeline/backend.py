@@ -124,6 +124,7 @@ class Backend:
             "max_workers": caps.max_workers,
             "network": caps.network,
             "deterministic": caps.deterministic,
+            "options": [spec.to_dict() for spec in cls.option_specs or ()],
         }
 
 

@@ -6,6 +6,7 @@ Units are in the names (`_s`, `_hz`, `_db`). Nothing here imports numpy at modul
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,10 +52,15 @@ class Terms:
 @dataclass(frozen=True)
 class Option:
     """One key a backend takes in its `[backends.NAME]` table: its name, its type (`str`,
-    `int`, `float`, `bool`, `list`, `dict`), its default, a line of help, and for numbers the
-    allowed range (`minimum`/`maximum`, inclusive). The host checks every configured key
-    against these before a job starts, so a typo or a value out of range is an error that
-    names the key, not an option silently ignored."""
+    `int`, `float`, `bool`, `list`, `dict`), its default, a line of help, for numbers the
+    allowed range (`minimum`/`maximum`, inclusive), and `choices` when only some values are
+    allowed. The host checks every configured key against these before a job starts, so a
+    typo or a value out of range is an error that names the key, not an option silently
+    ignored.
+
+    Every option can be set on the command line as `--option BACKEND.KEY=VALUE`; `flag`
+    (such as `"--model-dir"`) also gives it a flag of its own on `voxline synth` and
+    `voxline tui`."""
 
     name: str
     type: type
@@ -62,6 +68,8 @@ class Option:
     help: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    choices: tuple[Any, ...] = ()
+    flag: str | None = None
 
     def problem(self, value: Any) -> str | None:
         """What is wrong with `value` for this option, or None."""
@@ -78,6 +86,8 @@ class Option:
             names = {str: "a string", int: "a whole number", float: "a number",
                      bool: "true or false", list: "a list", dict: "a table"}
             return f"must be {names.get(kind, kind.__name__)}"
+        if kind is float and not math.isfinite(value):
+            return "must be a finite number"
         if kind in (int, float) and (
                 (self.minimum is not None and value < self.minimum)
                 or (self.maximum is not None and value > self.maximum)):
@@ -86,7 +96,37 @@ class Option:
             if self.minimum is not None:
                 return f"must be at least {self.minimum:g}"
             return f"must be at most {self.maximum:g}"
+        if self.choices and value not in self.choices:
+            return f"must be one of {', '.join(map(str, self.choices))}"
         return None
+
+    def parse(self, text: str) -> Any:
+        """The value a command-line `text` gives this option, checked like a configured one;
+        a `ValueError` says what is wrong."""
+        kind = self.type
+        if kind not in (str, int, float, bool, list):
+            raise ValueError(f"{self.problem(object())}: set it in the config file")
+        try:
+            if kind is bool:
+                words = {"true": True, "yes": True, "on": True, "1": True,
+                         "false": False, "no": False, "off": False, "0": False}
+                value = words[text.strip().lower()]
+            elif kind is list:
+                value = [part.strip() for part in text.split(",") if part.strip()]
+            else:
+                value = kind(text)
+        except (KeyError, ValueError):
+            raise ValueError(self.problem(object())) from None  # "must be a number", ...
+        problem = self.problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """The option as plain data, for `voxline backends --json`."""
+        return {"name": self.name, "type": self.type.__name__, "default": self.default,
+                "help": self.help, "minimum": self.minimum, "maximum": self.maximum,
+                "choices": list(self.choices), "flag": self.flag}
 
 
 @dataclass(frozen=True)

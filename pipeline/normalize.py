@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-_DIGIT = re.compile(r"\d")
 _ROMAN = re.compile(r"M{0,3}(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})")
 _ROMAN_VALUES = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
 
@@ -29,10 +28,6 @@ class Normalizer:
 
     def normalize(self, text: str, language: str) -> str:
         raise NotImplementedError
-
-
-def has_digits(text: str) -> bool:
-    return bool(_DIGIT.search(text))
 
 
 def roman_numeral_value(text: str) -> int | None:

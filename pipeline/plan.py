@@ -63,7 +63,7 @@ def dry_run(pipeline, job) -> dict:
     planned: list[PlannedDocument] = []
     try:
         for spec in job.inputs:
-            label = str(spec.source) if spec.source != "-" else "<stdin>"
+            label = textio.source_label(spec.source)
             doc = PlannedDocument(label, str(spec.output))
             planned.append(doc)
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -14,7 +15,7 @@ import pluggy
 from . import hookspecs
 from .backend import Backend
 from .errors import PluginError
-from .models import Capabilities
+from .models import Capabilities, Option
 from .normalize import Normalizer
 from .reading import Reader
 
@@ -62,9 +63,34 @@ def strict_from_env(env: Mapping[str, str] | None = None) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+_managers: dict[tuple[str | None, bool], PluginManager] = {}
+_managers_lock = threading.Lock()
+
+
 def get_plugin_manager(load_env: str | None = None, strict: bool | None = None) -> PluginManager:
-    """A plugin manager with voxline's hook specs, the built-in plugins and the installed
-    third-party plugins (entry-point group `voxline`).
+    """The process's plugin manager, built on first use and then shared by every command,
+    the terminal UI and the server, so plugins load once and their hooks see one job's
+    events. One is kept per plugin selection and strictness (the arguments of
+    `new_plugin_manager`, read from the environment when not given);
+    `forget_plugin_managers()` drops them (tests that install plugins mid-process)."""
+    wanted = load_env if load_env is not None else os.environ.get("VOXLINE_LOAD_PLUGINS")
+    key = (wanted, strict_from_env() if strict is None else strict)
+    with _managers_lock:
+        if key not in _managers:
+            _managers[key] = new_plugin_manager(*key)
+        return _managers[key]
+
+
+def forget_plugin_managers() -> None:
+    """Drop the shared plugin managers: the next `get_plugin_manager()` builds a new one."""
+    with _managers_lock:
+        _managers.clear()
+
+
+def new_plugin_manager(load_env: str | None = None, strict: bool | None = None) -> PluginManager:
+    """A new plugin manager with voxline's hook specs, the built-in plugins and the installed
+    third-party plugins (entry-point group `voxline`), not shared with the rest of the
+    process: for tests that register throwaway plugins.
 
     `VOXLINE_LOAD_PLUGINS` (or `load_env`) is a comma-separated list of the third-party
     plugins to load; empty loads none. Built-ins always load. `strict` (default:
@@ -151,28 +177,77 @@ class Registry:
         backend declares (`Backend.option_specs`); a `UsageError` naming the key, the value
         and what is allowed. Tables of backends that are not installed, or that declare
         nothing, are not checked."""
-        import difflib
-
         from .errors import UsageError
 
         for name, table in tables.items():
-            cls = self.backends.get(name)
-            specs = getattr(cls, "option_specs", None)
-            if specs is None:
+            if getattr(self.backends.get(name), "option_specs", None) is None:
                 continue
-            known = {spec.name: spec for spec in specs}
             for key, value in table.items():
-                spec = known.get(key)
-                if spec is None:
-                    close = difflib.get_close_matches(key, known, n=1)
-                    raise UsageError(
-                        f"[backends.{name}] {key}: unknown option"
-                        + (f" (did you mean {close[0]}?)" if close else ""),
-                        hint=f"{name} takes: {', '.join(sorted(known)) or 'no options'}")
+                spec = self.option_spec(name, key, f"[backends.{name}] {key}")
                 problem = spec.problem(value)
                 if problem:
                     raise UsageError(f"[backends.{name}] {key} = {value!r}: {problem}"
                                      + (f" ({spec.help})" if spec.help else ""))
+
+    def option_spec(self, name: str, key: str, given_as: str) -> Option:
+        """The option `key` that backend `name` declares; a `UsageError` starting with
+        `given_as` (where the key was given) when it declares no such option."""
+        import difflib
+
+        from .errors import UsageError
+
+        known = {spec.name: spec for spec in self.backends[name].option_specs or ()}
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            raise UsageError(f"{given_as}: unknown option"
+                             + (f" (did you mean {close[0]}?)" if close else ""),
+                             hint=f"{name} takes: {', '.join(sorted(known)) or 'no options'}")
+        return known[key]
+
+    def parse_option(self, assignment: str) -> tuple[str, str, Any]:
+        """`BACKEND.OPTION=VALUE` from the command line (`--option`) as (backend, key, value),
+        the value typed and checked as the backend declares it; a `UsageError` otherwise. A
+        backend that declares no options gets the value as TOML would read it, else text."""
+        import tomllib
+
+        from .errors import UsageError
+
+        target, equals, text = assignment.partition("=")
+        name, dot, key = target.strip().rpartition(".")
+        if not (equals and dot and name and key):
+            raise UsageError(f"--option {assignment}: expected BACKEND.OPTION=VALUE, e.g. "
+                             "chattts-local.speaker=seed:7")
+        if name not in self.backends:
+            raise UsageError(f"--option {assignment}: unknown backend {name!r}",
+                             hint=f"installed: {', '.join(sorted(self.backends)) or 'none'}")
+        if self.backends[name].option_specs is None:
+            try:
+                return name, key, tomllib.loads(f"v = {text}")["v"]
+            except tomllib.TOMLDecodeError:
+                return name, key, text
+        spec = self.option_spec(name, key, f"--option {name}.{key}")
+        return name, key, self.parse_value(spec, text, f"--option {name}.{key}={text}")
+
+    @staticmethod
+    def parse_value(spec: Option, text: str, given_as: str) -> Any:
+        """`text` as option `spec`'s value; a `UsageError` starting with `given_as`."""
+        from .errors import UsageError
+
+        try:
+            return spec.parse(text)
+        except ValueError as exc:
+            raise UsageError(f"{given_as}: {exc}"
+                             + (f" ({spec.help})" if spec.help else "")) from None
+
+    def flags(self) -> dict[str, tuple[str, Option]]:
+        """The command-line flags backends declare (`Option.flag`): flag → (backend,
+        option)."""
+        found: dict[str, tuple[str, Option]] = {}
+        for name, cls in sorted(self.backends.items()):
+            for spec in cls.option_specs or ():
+                if spec.flag:
+                    found.setdefault(spec.flag, (name, spec))
+        return found
 
     def speaks(self, name: str, language: str) -> bool:
         return language in self.capabilities(name).languages

@@ -17,8 +17,8 @@ from __future__ import annotations
 import html.entities
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
@@ -332,10 +332,6 @@ def pick_sections(sections: Sequence[Section], spec: str | None) -> list[tuple[i
     return [(n, sections[n - 1]) for n in chosen if not (n in seen or seen.add(n))]
 
 
-def with_role(section: Section, role: str, kind: str = "") -> Section:
-    return replace(section, role=role, kind=kind or section.kind)
-
-
 def language_of(code: str | None) -> str | None:
     """A language tag as the file writes it (`zh-Hant-TW`, `en-GB`) in voxline's codes."""
     if not code or not code.strip():
@@ -343,10 +339,6 @@ def language_of(code: str | None) -> str | None:
     from .langdetect import canonical_language
 
     return canonical_language(code)
-
-
-def first_nonempty(values: Iterable[str | None]) -> str:
-    return next((v.strip() for v in values if v and v.strip()), "")
 
 
 LINE_BREAK = "\u2028"  # a line break inside a block, as BlockBuilder.text receives it

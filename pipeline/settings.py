@@ -57,7 +57,7 @@ class Settings:
     # chunks per call to a batching backend (chattts-local); None: the backend chooses
     batch_size: int | None = None
     sample_rate_hz: int = 16000       # output sample rate
-    format: str = "wav"               # wav, flac, mp3, ogg, opus, m4a, m4b
+    format: str = "wav"               # a name in voxline.audio.FORMATS
     sentence_pause_s: float = 0.2     # silence between chunks within a paragraph
     paragraph_pause_s: float = 0.6    # silence between paragraphs
     chapter_pause_s: float = 2.0      # silence between chapters (--chapters)

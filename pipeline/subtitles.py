@@ -21,9 +21,7 @@ from .errors import OutputError
 from .segment import has_cjk, joiner
 
 FORMATS = ("srt", "vtt")
-# a cue's text at most this many letters (a third as many CJK characters): two lines of
-# about 42, the common subtitle guideline
-CUE_CHARS = 84
+# a cue line's text at most this many letters, the common subtitle guideline
 LINE_CHARS = 42
 # 10 ms frames quieter than this RMS level (-40 dBFS) at a chunk's ends are not speech
 SPEECH_THRESHOLD = 328

@@ -89,6 +89,11 @@ def is_file_source(source: "Path | str | GivenText") -> bool:
     return not isinstance(source, GivenText) and source != "-"
 
 
+def source_label(source: "Path | str | GivenText") -> str:
+    """How an input is named in messages, plans and the terminal UI: its path, or <stdin>."""
+    return "<stdin>" if source == "-" else str(source)
+
+
 class TextInput:
     """One input opened for reading: its name, whether it is SSML, and its text as a stream of
     blocks.
@@ -124,7 +129,7 @@ class TextInput:
             data = source.text.encode("utf-8")
             return cls(io.BytesIO(data), str(source), source.name, size=len(data))
         if source == "-":
-            return cls(sys.stdin.buffer, "<stdin>", stdin_name)
+            return cls(sys.stdin.buffer, source_label(source), stdin_name)
         path = Path(source)
         label = str(path)
         try:

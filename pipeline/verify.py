@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING
 
 from .errors import InputError, UsageError
 from .safefiles import TempFile, write_atomic
-from .normalize import has_digits
 
 if TYPE_CHECKING:
     import numpy as np
@@ -228,6 +227,7 @@ def _is_cjk(ch: str) -> bool:
 
 # -- scoring -------------------------------------------------------------------------------
 
+_DIGIT = re.compile(r"\d")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
 
 
@@ -263,7 +263,7 @@ def normalize_text(text: str, language: str,
     """`text` as it is compared: digits as words (`spoken(text, language)`, by default
     voxline's normalizers), full-width forms folded (NFKC), lower case, Traditional Chinese
     as Simplified, punctuation and symbols gone, spaces single."""
-    if has_digits(text):
+    if _DIGIT.search(text):
         text = (spoken or _default_spoken_digits())(text, language)
     text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
     if language in CHARACTER_LANGUAGES or any(_is_cjk(ch) for ch in text):

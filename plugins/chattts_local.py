@@ -322,8 +322,11 @@ class ChatTTSLocal(Backend):
                     "2Noise's released weights: non-commercial use only", non_commercial=True),
     )
     option_specs = (
-        Option("model_dir", str, None, "the folder holding ChatTTS's asset/"),
-        Option("speaker", str, DEFAULT_SPEAKER, "seed:N, file:PATH, an embedding, random:PATH"),
+        Option("model_dir", str, None, "the folder holding ChatTTS's asset/",
+               flag="--model-dir"),
+        Option("speaker", str, DEFAULT_SPEAKER, "the voice, as seed:N, file:PATH, an "
+               "embedding string, or random:PATH (sampled once, saved there, reused)",
+               flag="--speaker"),
         Option("seed", int, 42, "the sampling seed"),
         Option("device", str, "auto", "auto, cpu, cuda, cuda:N"),
         Option("gpu_memory_threshold", float, 0.6, "new work waits above this share", 0, 1),

@@ -15,7 +15,7 @@ import voxline
 from voxline import roman_numeral_value
 
 _DIGITS = "零一二三四五六七八九"
-_DIAL_DIGITS = "零幺二三四五六七八九"  # digits read one by one: phone numbers, addresses
+_DIAL_DIGITS = _DIGITS.replace("一", "幺")  # phone numbers, addresses: 1 is read 幺
 _UNITS = ((10**8, "亿"), (10**4, "万"))
 _SEPARATORS = {"-": "杠", "/": "斜杠", ".": "点"}
 _URL_SYMBOLS = {".": "点", "/": "斜杠", ":": "冒号", "?": "问号", "=": "等于", "&": "和",

@@ -89,6 +89,17 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture(autouse=True)
+def own_plugin_manager():
+    """Each test starts with no shared plugin manager (one is kept per process), so plugins a
+    test installs or registers are seen by that test alone."""
+    from voxline.pluginmanager import forget_plugin_managers
+
+    forget_plugin_managers()
+    yield
+    forget_plugin_managers()
+
+
+@pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own chunk cache and job manifest folders, so no test reads
     another's audio or jobs, or writes outside its temporary directories (the CLI subprocesses inherit the variable)."""
@@ -124,9 +135,9 @@ class TonePlugin:
 @pytest.fixture
 def pm_with_tone():
     """A fresh plugin manager with the tone backend registered as a plugin."""
-    from voxline.pluginmanager import get_plugin_manager
+    from voxline.pluginmanager import new_plugin_manager
 
-    pm = get_plugin_manager(load_env="")
+    pm = new_plugin_manager(load_env="")
     pm.register(TonePlugin(), name="undo-tone")
     ToneBackend.calls = []
     try:

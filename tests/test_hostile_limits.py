@@ -179,7 +179,7 @@ def test_a_wav_past_4_gib_is_written_as_rf64(tmp_path):
     source = tmp_path / "a.txt"
     source.write_text("The council met on Tuesday. It approved the budget.\n")
     out = tmp_path / "a.wav"
-    lowered = ("import voxline.audio as a; a.WAV_MAX_DATA_BYTES = 4000; "
+    lowered = ("import voxline.audio.wavfile as a; a.WAV_MAX_DATA_BYTES = 4000; "
                "from voxline.cli.main import main; main()")
     proc = subprocess.run([sys.executable, "-c", lowered, "synth", str(source), "-o", str(out),
                            "--backend", "espeak", "--json", "-q"], capture_output=True)

@@ -1,6 +1,7 @@
 """The plugin system: discovery hooks, event hooks, errors naming the plugin."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -143,3 +144,19 @@ def test_help_loads_no_engine():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "Usage: voxline" in out.stdout
     assert out.stderr.strip() == ""
+
+
+def test_one_plugin_manager_per_process(tmp_path, tone_env):
+    """The CLI, its command and the job share one plugin manager: plugins load once."""
+    source = tmp_path / "a.txt"
+    source.write_text("One manager.\n")
+    count = ("import voxline.pluginmanager as p; made = []; new = p.new_plugin_manager; "
+             "p.new_plugin_manager = lambda *a, **k: made.append(1) or new(*a, **k); "
+             "import atexit, sys; atexit.register(lambda: print(len(made), file=sys.stderr)); "
+             "from voxline.cli.main import main; main()")
+    proc = subprocess.run([sys.executable, "-c", count, "synth", str(source), "-o",
+                           str(tmp_path / "out") + "/", "--backend", "tone", "-q"],
+                          capture_output=True, env={**os.environ, **tone_env})
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stderr.decode().strip().splitlines()[-1] == "1"
+    assert (tmp_path / "out" / "a.wav").stat().st_size > 44

@@ -12,7 +12,7 @@ import wave
 import pytest
 
 from conftest import REPO, run_cli
-from voxline.audio import ffmpeg_exe, wav_stream_header
+from voxline.audio import ffmpeg_exe, wav_header
 
 SENTENCE = "今天天气很好，我们去公园散步吧。"
 
@@ -40,7 +40,7 @@ def test_the_first_audio_arrives_while_the_rest_is_still_being_made_and_matches_
     rest = proc.stdout.read()
     err = proc.stderr.read().decode()
     assert proc.wait() == 0, err
-    assert header == wav_stream_header(16000)
+    assert header == wav_header(16000)
     assert len(first) == 3200 and any(first)
     assert still_running  # streamed, not written at the end
     report = json.loads(err[err.index("{"):])  # the report went to standard error

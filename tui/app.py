@@ -285,6 +285,9 @@ class VoxlineApp(App[int]):
 
     def on_unmount(self) -> None:
         self._unhook_sigterm()
+        # the process's plugin manager outlives the app: its events stop coming here
+        if self.runner is not None and self.runner.pm.get_plugin("voxline.tui") is not None:
+            self.runner.pm.unregister(name="voxline.tui")
 
     def terminated(self) -> None:
         """SIGTERM: cancel the job as quitting does, without asking, then quit (the process

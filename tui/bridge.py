@@ -4,6 +4,7 @@ message posted to the app (thread-safe, never blocking the pipeline's threads)."
 from __future__ import annotations
 
 import voxline
+from voxline.textio import source_label
 
 from . import messages as m
 
@@ -17,8 +18,8 @@ class EventBridge:
 
     @voxline.hookimpl
     def job_started(self, job):
-        self.post(m.JobStarted([(str(s.source) if s.source != "-" else "<stdin>",
-                                 str(s.output)) for s in job.inputs]))
+        self.post(m.JobStarted([(source_label(s.source), str(s.output))
+                                for s in job.inputs]))
 
     @voxline.hookimpl
     def document_started(self, document, chunk_count):

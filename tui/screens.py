@@ -14,10 +14,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import (Button, DataTable, DirectoryTree, Footer, Header, Input, Label,
                              ListItem, ListView, Select, Static)
 
+from voxline.audio.formats import FORMATS
+
 from .state import DocumentRow
 from .widgets.format import millis
 
-FORMATS = ("wav", "flac", "mp3", "ogg", "opus", "m4a")
 
 
 class ConfirmScreen(ModalScreen[bool]):

@@ -107,6 +107,11 @@ def backends(as_json, check, config):
         click.echo(f"  languages: {', '.join(row['languages'])}")
         defaults = ", ".join(f"{v['language']}={v['name']}" for v in row["voices"][:6])
         click.echo(f"  voices: {defaults}{' ...' if len(row['voices']) > 6 else ''}")
+        if row["options"]:
+            click.echo(f"  options (--option {row['name']}.OPTION=VALUE, "
+                       f"[backends.{row['name']}]):")
+            for option in row["options"]:
+                click.echo(f"    {_option_line(option)}")
         if row["terms"]:
             terms = row["terms"]
             click.echo(f"  licence: {terms['licence']}"
@@ -115,6 +120,21 @@ def backends(as_json, check, config):
     click.echo("routes: " + ", ".join(f"{k}→{v}" for k, v in sorted(settings.routes.items())))
     click.echo(f"config: {settings.config_file or 'none (defaults and environment)'}")
     return 0
+
+
+def _option_line(option: dict) -> str:
+    """One declared backend option, for `voxline backends`: name, type, what it allows,
+    its default, its own flag and its help."""
+    facts = [option["type"]]
+    low, high = option["minimum"], option["maximum"]
+    if low is not None or high is not None:
+        facts.append(f"{'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}")
+    if option["choices"]:
+        facts.append("one of " + "|".join(map(str, option["choices"])))
+    if option["default"] is not None:
+        facts.append(f"default {json.dumps(option['default'], ensure_ascii=False)}")
+    flag = f" {option['flag']}" if option["flag"] else ""
+    return f"{option['name']} ({', '.join(facts)}){flag}: {option['help']}".rstrip(": ")
 
 
 @click.command()
@@ -194,5 +214,21 @@ def doctor(as_json):
             else:
                 mark = click.style("FAIL", fg="red")
             click.echo(f"{mark} {check['check']}: {check['detail']}")
-    essential = [c for c in checks if c["check"] in ("ffmpeg", "backend piper", "backend espeak")]
-    return 0 if all(c["ok"] for c in essential) else EXIT_BACKEND
+    essential = {"ffmpeg", *(f"backend {name}" for name in _routed(settings, registry))}
+    return 0 if all(c["ok"] for c in checks if c["check"] in essential) else EXIT_BACKEND
+
+
+def _routed(settings, registry) -> set[str]:
+    """The backends a plain `voxline synth` sends text to: `--backend`/[synth] backend, or
+    each [routes] language's backend (with the fallback when a default voice is not
+    installed). Doctor fails when one of them cannot speak; the others are reported."""
+    from voxline.errors import VoxlineError
+    from voxline.prepare import route
+
+    names = set()
+    for language in settings.routes:
+        try:
+            names.add(route(language, None, settings, registry)[0])
+        except VoxlineError:
+            continue  # a route to a backend that is not installed: synth says so itself
+    return names

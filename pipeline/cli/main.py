@@ -77,9 +77,14 @@ cli.add_command(serve_cmd.serve)
 
 
 def _add_plugin_commands() -> None:
-    from voxline.pluginmanager import get_plugin_manager
+    """The commands plugins add, and the flags their backends declare (on synth and tui)."""
+    from voxline.pluginmanager import build_registry, get_plugin_manager
 
-    get_plugin_manager().hook.register_commands(cli=cli)
+    from .options import add_backend_flags
+
+    pm = get_plugin_manager()
+    pm.hook.register_commands(cli=cli)
+    add_backend_flags((synth.synth, tui_cmd.tui), pm, build_registry(pm))
 
 
 def _report_plugin_problems(argv: list[str]) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from voxline.audio.formats import FORMATS
+from voxline.models import Option
+
 # option parameter name -> [synth] key in the settings
 _SETTINGS_KEYS = {
     "backend": "backend", "voice": "voice", "lang": "lang", "dialect": "dialect",
@@ -42,16 +45,14 @@ def synthesis_options(fn):
         click.option("--batch-size", type=int,
                      help="Chunks per call to a batching backend (chattts-local) "
                           "[default: the backend's choice, from free GPU memory]."),
-        click.option("--model-dir", type=click.Path(file_okay=False),
-                     help="chattts-local: the folder holding ChatTTS's asset/ "
-                          "(also [backends.chattts-local] model_dir)."),
-        click.option("--speaker", metavar="SPEC",
-                     help="chattts-local: the voice, as seed:N, file:PATH, an embedding "
-                          "string, or random:PATH (sampled once, saved there, reused)."),
+        click.option("--option", "-O", "backend_options", multiple=True,
+                     metavar="BACKEND.OPTION=VALUE",
+                     help="Set one of a backend's options (repeatable), e.g. "
+                          "chattts-local.speaker=seed:7; `voxline backends` lists them "
+                          "(also [backends.BACKEND] OPTION in the config file)."),
         click.option("--sample-rate", type=int, help="Output sample rate in Hz [default: 16000]."),
-        click.option("--format", "fmt", type=click.Choice(
-            ["wav", "flac", "mp3", "ogg", "opus", "m4a", "m4b"]),
-            help="Output format [default: wav]."),
+        click.option("--format", "fmt", type=click.Choice(list(FORMATS)),
+                     help="Output format [default: wav]."),
         click.option("--voices", metavar="LABEL=VOICE,...",
                      help="Dialogue scripts: the voice of each speaker label, e.g. "
                           "客服=chattts:seed:2222,用户=espeak:cmn; a line starting with "
@@ -164,10 +165,61 @@ def metrics_options(fn):
                              "job runs [HOST default: 127.0.0.1].")(fn)
 
 
-def backend_overrides(params: dict) -> dict:
-    """Backend options given on the command line, by backend name."""
-    return {"chattts-local": {"model_dir": params.get("model_dir"),
-                              "speaker": params.get("speaker")}}
+# the flags backends declare (`Option.flag`), added to synth and tui when the plugins load:
+# click parameter name -> (flag, backend, option)
+_backend_flags: dict[str, tuple[str, str, Option]] = {}
+
+
+def add_backend_flags(commands, pm, registry) -> None:
+    """Give `commands` the flags the installed backends declare (`--model-dir` from
+    chattts-local), each setting that backend's option. A flag another option or backend
+    already has is a plugin problem: the later one is skipped (an error for built-ins and
+    with --strict-plugins)."""
+    import re
+
+    from voxline.plugins import BUILTINS
+
+    def builtin_first(item):
+        return (registry.provided_by[f"backend:{item[0]}"] not in BUILTINS, item[0])
+
+    for name, cls in sorted(registry.backends.items(), key=builtin_first):
+        for spec in cls.option_specs or ():
+            if not spec.flag:
+                continue
+            param = "backend_flag_" + re.sub(r"\W", "_", f"{name}__{spec.name}")
+            if param in _backend_flags:  # added by an earlier call in this process
+                continue
+            taken = next((flag for command in commands for option in command.params
+                          for flag in option.opts if flag == spec.flag), None)
+            if taken or not re.fullmatch(r"--[a-z0-9][a-z0-9-]*", spec.flag):
+                owner = next((b for f, b, _ in _backend_flags.values() if f == spec.flag), None)
+                why = (f"backend {owner!r} has it" if owner else "voxline has it" if taken
+                       else "a flag is --lowercase-words")
+                pm.problem(registry.provided_by[f"backend:{name}"],
+                           f"backend {name!r}: flag {spec.flag} for option {spec.name} "
+                           f"skipped ({why})")
+                continue
+            _backend_flags[param] = (spec.flag, name, spec)
+            for command in commands:
+                command.params.append(click.Option(
+                    [spec.flag, param], metavar=spec.name.upper(),
+                    help=f"{name}: {spec.help} (also --option {name}.{spec.name}=…, "
+                         f"[backends.{name}] {spec.name})."))
+
+
+def backend_overrides(params: dict, registry) -> dict[str, dict]:
+    """Backend options given on the command line (backends' own flags, then --option), by
+    backend name, typed and checked as each backend declares them."""
+    tables: dict[str, dict] = {}
+    for param, (flag, name, spec) in _backend_flags.items():
+        text = params.get(param)
+        if text is not None:
+            value = registry.parse_value(spec, text, f"{flag} {text}")
+            tables.setdefault(name, {})[spec.name] = value
+    for assignment in params.get("backend_options") or ():
+        name, key, value = registry.parse_option(assignment)
+        tables.setdefault(name, {})[key] = value
+    return tables
 
 
 def settings_overrides(params: dict) -> dict:

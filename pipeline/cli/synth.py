@@ -229,8 +229,10 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
             hint=f"for a folder of that name, end it with a slash: -o {output}/")
     if options.get("fmt") is None and suffix_format is not None:
         options["fmt"] = suffix_format.name
+    pm = get_plugin_manager()
+    registry = build_registry(pm)
     settings = load_settings(config, settings_overrides(options),
-                             backend_overrides=backend_overrides(options))
+                             backend_overrides=backend_overrides(options, registry))
     book = book_settings = None  # --chapters
     if options.get("peak") is not None and settings.loudness_lufs is None:
         raise UsageError("--peak is the true-peak ceiling of --loudness; give --loudness too "
@@ -241,8 +243,6 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
                          + ("" if recursive else " (use -r to scan subfolders)"))
     from voxline.books import reader_for
 
-    pm = get_plugin_manager()
-    registry = build_registry(pm)
     reading = read_options(options)
     overrides = {key: options.get(key) for key in ("title", "author", "narrator", "cover")}
     read_inputs = [(s, r) for s, r in inputs if reader_for(s, registry) is not None]

@@ -64,9 +64,9 @@ def assert_audio(result: RunResult, *, sample_rate_hz: int = 16000, min_s: float
 
 @pytest.fixture
 def voxline_pm():
-    from voxline.pluginmanager import get_plugin_manager
+    from voxline.pluginmanager import new_plugin_manager
 
-    return get_plugin_manager(load_env="", strict=True)
+    return new_plugin_manager(load_env="", strict=True)
 
 
 @pytest.fixture
