@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -104,28 +105,13 @@ class RayExecutor:
 
     def __init__(self, registry, settings, on_state: Callable[..., None] | None = None,
                  local: Callable[[str], Any] | None = None, close_local=lambda: None):
-        ray = _ray()
-        check_address(settings.ray_address)
+        ray = connect(settings.ray_address)
         self._ray = ray
         self._registry = registry
         self._settings = settings
         self._local = local  # routers run on the driver
+        self._on_state = on_state
         self._close_local = close_local
-        if not ray.is_initialized():
-            try:
-                ray.init(address=settings.ray_address or None, namespace="voxline",
-                         logging_level=logging.WARNING, log_to_driver=False,
-                         include_dashboard=False if not settings.ray_address else None,
-                         configure_logging=False)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise UsageError(f"cannot join the Ray cluster at "
-                                 f"{settings.ray_address or 'auto'}: "
-                                 f"{str(exc).splitlines()[0]}") from None
-        # Ray prints the cluster's warnings ("(raylet) WARNING: …") on this process's stdout,
-        # which is voxline's output (--json, `-o -` audio): log_to_driver does not stop them
-        worker_mod = getattr(getattr(ray, "_private", None), "worker", None)
-        if worker_mod is not None and hasattr(worker_mod, "_worker_logs_enabled"):
-            worker_mod._worker_logs_enabled = False
         self._lock = threading.Lock()
         self._actors: dict[str, list] = {}
         self._busy: Counter = Counter()  # actor → tasks in flight
@@ -133,6 +119,7 @@ class RayExecutor:
         self.nodes: Counter = Counter()  # node id → chunks served
         self.lost = 0  # tasks whose actor died under them, run again elsewhere
         self.placed: Counter = Counter()  # backend → actors started for it
+        self.placement_s = 0.0  # time spent starting actors and loading their engines
 
     # -- placement ---------------------------------------------------------------------
 
@@ -144,6 +131,13 @@ class RayExecutor:
     def _place(self, name: str, wanted: int) -> list:
         """Up to `wanted` new actors for backend `name`, as many as the cluster has free
         resources for; each has loaded its engine when this returns."""
+        started = time.perf_counter()
+        try:
+            return self._start_actors(name, wanted)
+        finally:
+            self.placement_s += time.perf_counter() - started
+
+    def _start_actors(self, name: str, wanted: int) -> list:
         ray = self._ray
         cls = self._registry.backend(name)
         caps = self._registry.capabilities(name)
@@ -244,13 +238,16 @@ class RayExecutor:
             if result.error is None:
                 with self._lock:
                     self.nodes[result.node] += 1
+                if self._on_state is not None:  # monitors: which node served the backend
+                    self._on_state(task.backend, {"node": result.node})
             return result
 
     def describe(self) -> dict:
         with self._lock:
             return {"kind": self.kind, "address": self._settings.ray_address or "auto",
                     "actors": dict(sorted(self.placed.items())),
-                    "nodes": dict(self.nodes), "lost": self.lost}
+                    "nodes": dict(self.nodes), "lost": self.lost,
+                    "placement_s": round(self.placement_s, 3)}
 
     def close(self) -> None:
         with self._lock:
@@ -262,3 +259,73 @@ class RayExecutor:
             except Exception:  # a node already gone: nothing left to stop
                 pass
         self._close_local()
+
+
+def connect(address: str | None) -> Any:
+    """Join the Ray cluster at `address` (None: RAY_ADDRESS, else a local Ray instance) as a
+    quiet driver; `UsageError` in one line when there is none, or Ray is not installed."""
+    ray = _ray()
+    check_address(address)
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address or None, namespace="voxline",
+                     logging_level=logging.WARNING, log_to_driver=False,
+                     include_dashboard=False if not address else None,
+                     configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise UsageError(f"cannot join the Ray cluster at {address or 'auto'}: "
+                             f"{str(exc).splitlines()[0]}") from None
+    # Ray prints the cluster's warnings ("(raylet) WARNING: …") on this process's stdout,
+    # which is voxline's output (--json, `-o -` audio): log_to_driver does not stop them
+    worker_mod = getattr(getattr(ray, "_private", None), "worker", None)
+    if worker_mod is not None and hasattr(worker_mod, "_worker_logs_enabled"):
+        worker_mod._worker_logs_enabled = False
+    return ray
+
+
+def actor_needs(caps: Capabilities, gpus: float) -> dict[str, float]:
+    """What one actor of a backend with capabilities `caps` asks Ray for."""
+    if caps.needs_gpu:
+        return {"GPU": gpus}
+    return {"CPU": 1.0}
+
+
+def cluster_report(registry, settings) -> dict:
+    """`voxline doctor --executor ray`: the cluster's live nodes with their resources (total
+    and free), and for each backend what one actor needs, how many the free resources hold
+    now, and whether any node could hold one at all."""
+    ray = connect(settings.ray_address)
+    nodes = []
+    for node in ray.nodes():
+        if not node.get("Alive"):
+            continue
+        total = {k: v for k, v in node.get("Resources", {}).items()
+                 if not k.startswith("node:") and k not in ("memory", "object_store_memory")}
+        nodes.append({"id": node["NodeID"], "address": node.get("NodeManagerAddress", ""),
+                      "head": "node:__internal_head__" in node.get("Resources", {}),
+                      "resources": dict(sorted(total.items()))})
+    free = ray.available_resources()
+    backends = []
+    for name in sorted(registry.backends):
+        cls = registry.backend(name)
+        if issubclass(cls, Router):
+            backends.append({"backend": name, "placeable": True, "actors": None,
+                             "needs": {}, "detail": "a router: runs on the driver"})
+            continue
+        need = actor_needs(registry.capabilities(name), settings.ray_gpus)
+        unit, per = next(iter(need.items()))
+        fits_node = any(n["resources"].get(unit, 0.0) + 1e-9 >= per for n in nodes)
+        actors = int(free.get(unit, 0.0) // per + 1e-9)
+        if not fits_node:
+            detail = f"no node has {per:g} {unit} for one actor"
+        elif not actors:
+            detail = f"needs {per:g} {unit} per actor; none free now"
+        else:
+            detail = f"needs {per:g} {unit} per actor; room for {actors} now"
+        backends.append({"backend": name, "placeable": fits_node, "actors": actors,
+                         "needs": need, "detail": detail})
+    return {"address": settings.ray_address or "auto", "nodes": nodes,
+            "free": {k: v for k, v in sorted(free.items())
+                     if not k.startswith("node:") and k not in ("memory",
+                                                                "object_store_memory")},
+            "backends": backends}
