@@ -2,9 +2,9 @@
 
 The driver stays this process (see `voxline.executor`). Each backend a job uses gets up to
 `--workers` actors, as many as the cluster's free resources hold: `num_gpus` for a backend
-whose capabilities say `needs_gpu` (`[synth] ray_gpus`, fractions allowed so several share a
-card), `num_cpus` otherwise. A batching backend batches inside its actor, which takes several
-calls at once for that. An actor lost with its node costs only the tasks it had in flight:
+whose capabilities say `needs_gpu` or that `[synth] ray_gpu_backends` names (`[synth]
+ray_gpus`, fractions allowed so several share a card), `num_cpus` otherwise. A batching
+backend batches inside its actor, which takes several calls at once for that. An actor lost with its node costs only the tasks it had in flight:
 they are sent to the backend's other actors (new ones are placed where the cluster has room),
 and counted as `lost` in the report.
 """
@@ -123,8 +123,8 @@ class RayExecutor:
 
     # -- placement ---------------------------------------------------------------------
 
-    def _resources(self, caps: Capabilities) -> dict[str, float]:
-        if caps.needs_gpu:
+    def _resources(self, name: str, caps: Capabilities) -> dict[str, float]:
+        if wants_gpu(name, caps, self._settings):
             return {"num_gpus": self._settings.ray_gpus, "num_cpus": 0}
         return {"num_cpus": 1}
 
@@ -141,9 +141,9 @@ class RayExecutor:
         ray = self._ray
         cls = self._registry.backend(name)
         caps = self._registry.capabilities(name)
-        need = self._resources(caps)
+        need = self._resources(name, caps)
         free = ray.available_resources()
-        if caps.needs_gpu:
+        if "num_gpus" in need:
             have, unit, per = free.get("GPU", 0.0), "GPU", need["num_gpus"]
         else:
             have, unit, per = free.get("CPU", 0.0), "CPU", need["num_cpus"]
@@ -283,10 +283,16 @@ def connect(address: str | None) -> Any:
     return ray
 
 
-def actor_needs(caps: Capabilities, gpus: float) -> dict[str, float]:
-    """What one actor of a backend with capabilities `caps` asks Ray for."""
-    if caps.needs_gpu:
-        return {"GPU": gpus}
+def wants_gpu(name: str, caps: Capabilities, settings) -> bool:
+    """Whether backend `name`'s actors ask Ray for GPUs: its capabilities say `needs_gpu`, or
+    `[synth] ray_gpu_backends` names it (a backend that also runs on a CPU)."""
+    return caps.needs_gpu or name in settings.ray_gpu_backends
+
+
+def actor_needs(name: str, caps: Capabilities, settings) -> dict[str, float]:
+    """What one actor of backend `name` asks Ray for."""
+    if wants_gpu(name, caps, settings):
+        return {"GPU": settings.ray_gpus}
     return {"CPU": 1.0}
 
 
@@ -312,7 +318,7 @@ def cluster_report(registry, settings) -> dict:
             backends.append({"backend": name, "placeable": True, "actors": None,
                              "needs": {}, "detail": "a router: runs on the driver"})
             continue
-        need = actor_needs(registry.capabilities(name), settings.ray_gpus)
+        need = actor_needs(name, registry.capabilities(name), settings)
         unit, per = next(iter(need.items()))
         fits_node = any(n["resources"].get(unit, 0.0) + 1e-9 >= per for n in nodes)
         actors = int(free.get(unit, 0.0) // per + 1e-9)

@@ -132,8 +132,11 @@ def doctor(cluster, tmp_path_factory):
     site = tmp_path_factory.mktemp("doctor-site")
     install_plugin(site, "tone", "voxline.testing.tone")
     install_plugin(site, "gputone", "gpu_tone", GPU_TONE)
+    config = site / "voxline.toml"  # chattts-local runs on a CPU too: put it on GPUs
+    config.write_text('[synth]\nray_gpu_backends = ["chattts-local"]\n', encoding="utf-8")
     result = run_cli("doctor", "--executor", "ray", "--ray-address", cluster, "--json",
-                     env={"RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": os.pathsep.join(
+                     env={"RAY_USAGE_STATS_ENABLED": "0", "VOXLINE_CONFIG": str(config),
+                          "PYTHONPATH": os.pathsep.join(
                          filter(None, [str(site), os.environ.get("PYTHONPATH")]))},
                      timeout=300)
     assert result.returncode == 0, result.stderr.decode()
@@ -170,6 +173,23 @@ def test_doctor_shows_the_nodes_their_resources_and_what_can_be_placed(cluster, 
     gpu = doctor["ray place gputone"]  # needs a GPU; the cluster has none
     assert not gpu["ok"] and gpu["needs"] == {"GPU": 1.0} and gpu["actors"] == 0
     assert gpu["detail"] == "no node has 1 GPU for one actor"
+    chattts = doctor["ray place chattts-local"]  # named in [synth] ray_gpu_backends
+    assert not chattts["ok"] and chattts["needs"] == {"GPU": 1.0}
+
+
+def test_the_kuberay_example_in_the_docs_parses_with_a_gpu_group():
+    import yaml
+
+    text = (Path(__file__).parent.parent / "docs" / "scale-out.md").read_text("utf-8")
+    [block] = text.split("```yaml\n")[1:]
+    cluster = yaml.safe_load(block.split("```")[0])
+    assert cluster["kind"] == "RayCluster" and cluster["apiVersion"] == "ray.io/v1"
+    groups = {g["groupName"]: g for g in cluster["spec"]["workerGroupSpecs"]}
+    gpu = groups["gpu"]
+    assert gpu["rayStartParams"]["num-gpus"] == "1"
+    limits = gpu["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] == 1
+    assert 'ray_gpu_backends = ["chattts-local"]' in text  # what puts chattts-local there
 
 
 @pytest.mark.parametrize("address, message", [
@@ -271,6 +291,16 @@ def test_a_cluster_without_a_gpu_refuses_a_gpu_backend_in_one_line(cluster, tmp_
     error = report["documents"][0]["error"]
     assert "the Ray cluster has no free GPU for backend 'gputone'" in error
     assert "\n" not in error and "Traceback" not in result.stderr.decode()
+    # a backend that also runs on a CPU, sent to GPUs by [synth] ray_gpu_backends
+    config = tmp_path / "voxline.toml"
+    config.write_text('[synth]\nray_gpu_backends = ["tone"]\n', encoding="utf-8")
+    result = run_cli("synth", str(source), "-o", str(tmp_path / "b.wav"), "--json",
+                     "--backend", "tone", "--config", str(config), "--executor", "ray",
+                     "--ray-address", cluster,
+                     env={**tone_env, "RAY_USAGE_STATS_ENABLED": "0"}, timeout=300)
+    report = json.loads(result.stdout)
+    assert result.returncode == 4 and report["failed"] == 1
+    assert "the Ray cluster has no free GPU for backend 'tone'" in report["documents"][0]["error"]
 
 
 class RealTonePlugin:
