@@ -12,7 +12,9 @@ and counted as `lost` in the report.
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -37,19 +39,40 @@ def _ray():
     return ray
 
 
+# the start of an HTTP/2 connection (a Ray head's GCS is a gRPC server): the client preface,
+# then an empty SETTINGS frame; an HTTP/2 server answers with a SETTINGS frame of its own
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
 def check_address(address: str | None, timeout_s: float = 3.0) -> None:
-    """A `host:port` address that nothing answers on is a usage error now, not a minute of
-    Ray retrying (`auto`, `ray://…` and no address are left to Ray)."""
+    """A `host:port` address that nothing answers on, or where something other than a gRPC
+    server (a Ray head) answers, is a usage error now, not a minute of Ray retrying and
+    logging (`auto`, `ray://…` and no address are left to Ray)."""
     if not address or address == "auto" or "://" in address:
         return
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit():
         raise UsageError(f"Ray address {address!r} is not HOST:PORT")
     try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+        connection = socket.create_connection((host, int(port)), timeout=timeout_s)
     except OSError as exc:
         raise UsageError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); "
                          "start one with `ray start --head` or fix --ray-address") from None
+    answer = b""
+    try:
+        with connection:
+            connection.sendall(_H2_PREFACE)
+            while len(answer) < 9:  # a frame header: length (3), type (1), flags, stream
+                got = connection.recv(9 - len(answer))
+                if not got:
+                    break
+                answer += got
+    except OSError:  # a timeout, or the connection reset: not a gRPC server either
+        pass
+    if len(answer) < 9 or answer[3] != 0x04:
+        raise UsageError(f"{address} answers, but not as a Ray cluster's head (its GCS port, "
+                         "6379 unless `ray start --head --port` said otherwise); "
+                         "fix --ray-address") from None
 
 
 class _Remote:
@@ -267,14 +290,25 @@ def connect(address: str | None) -> Any:
     ray = _ray()
     check_address(address)
     if not ray.is_initialized():
+        # Ray's C++ core logs each failed attempt to reach the GCS on the process's stderr
+        # (fd 2), twenty lines before the Python error: kept out of voxline's stderr, which
+        # says what went wrong in one line
+        saved = os.dup(2)
         try:
-            ray.init(address=address or None, namespace="voxline",
-                     logging_level=logging.WARNING, log_to_driver=False,
-                     include_dashboard=False if not address else None,
-                     configure_logging=False)
+            with tempfile.TemporaryFile() as sink:
+                os.dup2(sink.fileno(), 2)
+                try:
+                    ray.init(address=address or None, namespace="voxline",
+                             logging_level=logging.WARNING, log_to_driver=False,
+                             include_dashboard=False if not address else None,
+                             configure_logging=False)
+                finally:
+                    os.dup2(saved, 2)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise UsageError(f"cannot join the Ray cluster at {address or 'auto'}: "
                              f"{str(exc).splitlines()[0]}") from None
+        finally:
+            os.close(saved)
     # Ray prints the cluster's warnings ("(raylet) WARNING: …") on this process's stdout,
     # which is voxline's output (--json, `-o -` audio): log_to_driver does not stop them
     worker_mod = getattr(getattr(ray, "_private", None), "worker", None)

@@ -192,13 +192,33 @@ def test_the_kuberay_example_in_the_docs_parses_with_a_gpu_group():
     assert 'ray_gpu_backends = ["chattts-local"]' in text  # what puts chattts-local there
 
 
+@pytest.fixture
+def web_server():
+    """A real HTTP server on 127.0.0.1 (something that answers, but is no Ray cluster)."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize("address, message", [
     ("127.0.0.1:{port}", "no Ray cluster answers at 127.0.0.1:"),
     ("nowhere", "Ray address 'nowhere' is not HOST:PORT"),
+    ("127.0.0.1:{web}", "answers, but not as a Ray cluster's head"),
 ])
-def test_doctor_with_a_bad_address_is_a_one_line_error(address, message):
+def test_doctor_with_a_bad_address_is_a_one_line_error(address, message, web_server):
+    started = time.monotonic()
     result = run_cli("doctor", "--executor", "ray", "--ray-address",
-                     address.format(port=free_port()), timeout=120)
+                     address.format(port=free_port(), web=web_server), timeout=120)
+    assert time.monotonic() - started < 30  # not a minute of Ray retrying
     err = result.stderr.decode().strip()
     assert result.returncode == 2 and message in err
     assert len(err.splitlines()) == 1 and "Traceback" not in err
