@@ -32,8 +32,8 @@
                                       cold and cached (a bounded async httpx client)
     python -m benchmarks ray          --executor ray on a local 2-node cluster: overhead vs
                                       local on a Piper job, one driver's chunks/s with a
-                                      zero-cost backend, and a sleeping backend on 1, 4, 16
-                                      actors (--actors)
+                                      zero-cost backend, and a sleeping backend on 1, 4, 16,
+                                      64 actors (--actors)
     python -m benchmarks intelligibility  every offline voice speaks Harvard sentences (en)
                                       or 20 plain Mandarin sentences (zh); the recognizer's
                                       WER/CER, RTF, load time, peak memory, licence
@@ -299,7 +299,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, help="server: 80, chattts: 16")
     parser.add_argument("--delay", type=float, default=0.2, help="server seconds per request")
     parser.add_argument("--rounds", type=int, help="runs of each side (tui: 3, chattts: 1, vs-piper long text: 2)")
-    parser.add_argument("--actors", default="1,4,16", help="ray: actor counts to scale over")
+    parser.add_argument("--actors", default="1,4,16,64", help="ray: actor counts to scale over")
     parser.add_argument("--batch-sizes", default="1,4,8,16", help="chattts: batch sizes")
     parser.add_argument("--tokens", type=int, default=200,
                         help="chattts: audio tokens per chunk (46.875 a second)")

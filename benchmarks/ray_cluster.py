@@ -4,7 +4,10 @@
   nodes with one CPU each (`--executor ray -w 2`), alternating, same run;
 - driver capacity: chunks a second one driver dispatches, receives, caches and assembles with
   a zero-cost backend (`tone`, no delay, almost no audio) on the cluster;
-- simulated scale: `tone` with a fixed delay (zero CPU: it sleeps) on 1, 4, 16… actors.
+- simulated scale: `tone` with a fixed delay (zero CPU: it sleeps) on 1, 4, 16, 64 actors;
+  besides the job's wall time, the rate once the actors are up (`steady chunks/s`: chunks
+  over the job's time less `executor.placement_s`, the time spent starting actors and
+  loading their engines), which is what shows where one driver bends.
 
 The cluster's nodes are started here, on 127.0.0.1, and stopped by their own processes.
 """
@@ -84,6 +87,11 @@ def _synth(source: Path, out: Path, env: dict, *extra: str) -> dict:
            "job_wall_s": report["wall_s"], "chunks": chunks,
            "chunks_per_s": round(chunks / report["wall_s"], 1) if report["wall_s"] else None,
            "nodes": len((report.get("executor") or {}).get("nodes") or {}) or None}
+    placement = (report.get("executor") or {}).get("placement_s")
+    if placement is not None:
+        row["placement_s"] = placement
+        steady = report["wall_s"] - placement
+        row["steady_chunks_per_s"] = round(chunks / steady, 1) if steady > 0 else None
     print(json.dumps(row), file=sys.stderr, flush=True)  # a long run shows its progress
     return row
 
@@ -100,7 +108,7 @@ def _tone_env(tmp: Path) -> dict:
 
 
 def bench_ray(chars: int = 3000, rounds: int = 2, chunks: int = 400,
-              actors: tuple[int, ...] = (1, 4, 16), delay_s: float = 0.1) -> dict:
+              actors: tuple[int, ...] = (1, 4, 16, 64), delay_s: float = 0.1) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         env = _tone_env(tmp)
@@ -150,10 +158,12 @@ def bench_ray(chars: int = 3000, rounds: int = 2, chunks: int = 400,
 
 def print_ray(result: dict) -> None:
     print(f"{'part':>9} {'executor':>8} {'workers':>7} {'chunks':>6} {'job s':>7} "
-          f"{'process s':>9} {'chunks/s':>8} {'ideal/s':>7}")
+          f"{'process s':>9} {'place s':>7} {'chunks/s':>8} {'steady/s':>8} {'ideal/s':>7}")
     for row in result["rows"]:
         print(f"{row['part']:>9} {row['executor']:>8} {row.get('workers', 2):>7} "
               f"{row['chunks']:>6} {row['job_wall_s']:>7} {row['process_wall_s']:>9} "
-              f"{row['chunks_per_s']!s:>8} {row.get('ideal_chunks_per_s', '')!s:>7}")
+              f"{row.get('placement_s', '')!s:>7} {row['chunks_per_s']!s:>8} "
+              f"{row.get('steady_chunks_per_s', '')!s:>8} "
+              f"{row.get('ideal_chunks_per_s', '')!s:>7}")
     print(f"Piper job, best of each: ray (2 nodes x 1 CPU) / local -w 2: "
           f"{result['ray_vs_local']}")

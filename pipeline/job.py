@@ -341,8 +341,9 @@ class Pipeline:
         registry.configure(settings.backends)
         self.force = force
         self._pool = pool
-        self._threads = threads
-        self._store = store
+        # lent by the caller for every job (see above): a run neither makes nor closes them
+        self.lent_threads = threads
+        self.lent_store = store
         # --verify: the recognizer, loaded by the first job that needs it and kept for the
         # next ones (a model, not job state: each job has its own ChunkVerifier)
         self._recognizer = None
@@ -357,7 +358,7 @@ class Pipeline:
             self._lexicons[files] = lexicon_mod.load(files)
         return self._lexicons[files]
 
-    def _fingerprint_of(self, job: "JobState", spec: InputSpec) -> str:
+    def fingerprint_of(self, job: "JobState", spec: InputSpec) -> str:
         """The settings fingerprint of one input: its lexicon's entries are settings too."""
         lexicon = self.lexicon(spec.source)
         return f"{job.fingerprint}+{lexicon.digest}" if lexicon else job.fingerprint
@@ -380,6 +381,310 @@ class Pipeline:
                 close()
                 raise
         return LocalExecutor(pool.get, pool.limit, close)
+
+    def open_verifier(self, log: manifest_mod.JobLog | None):
+        """--verify: the job's verifier, its recognizer loaded now (a missing extra or model
+        fails before any work), with scores kept in the job manifests' database (`log`)."""
+        from .verify import ChunkVerifier, Recognizer, ScoreBook
+
+        settings = self.settings
+        if self._recognizer is None:
+            threads = settings.verify_threads or max(1, default_workers() // 2)
+            recognizer = Recognizer(settings.verify_model, cpu_threads=threads)
+            recognizer.load()
+            self._recognizer = recognizer
+
+        class Scores(ScoreBook):  # in this job's manifest, when it has one
+            def get(self, digest, recognizer):
+                return log.score(digest, recognizer) if log is not None else None
+
+            def put(self, digest, recognizer, error_rate, transcript):
+                if log is not None:
+                    log.record_score(digest, recognizer, error_rate, transcript)
+
+        normalizers = NormalizerSet(self.registry.normalizers)
+        lock = threading.Lock()
+
+        def spoken(text: str, language: str) -> str:
+            with lock:  # normalizers are used from one thread at a time
+                return normalizers.normalize(text, language)
+
+        return ChunkVerifier(self._recognizer, settings.verify_max_error, Scores(), spoken)
+
+    def chunk_key(self, name: str, caps, chunk: Chunk, request) -> str:
+        """The chunk cache key of `chunk` spoken by backend `name` as `request`."""
+        cls = self.registry.backend(name)
+        options = {k: v for k, v in self.settings.backend_options(name).items()
+                   if k not in cls.cache_ignore}
+        normalizer = self.registry.normalizers.get(chunk.language)
+        key = cache_mod.chunk_key(
+            text=request.text, language=request.language, backend=name,
+            backend_version=cls.version, voice=request.voice, options=options,
+            prosody=(chunk.prosody.rate, chunk.prosody.pitch, chunk.prosody.volume_db),
+            controls=caps.controls,
+            normalizer=f"{normalizer.name}:{normalizer.version}" if normalizer else "none",
+            sample_rate_hz=self.settings.sample_rate_hz, breaks=request.breaks,
+            phonemes=request.phonemes)
+        return key
+
+    def status(self, job: JobState, spec: InputSpec, digest: str | None) -> str:
+        """What this run does with an input, from what the manifest recorded of it."""
+        before = job.previous.get(str(spec.output))
+        if before is None or digest is None:
+            return "new"
+        if before["sha256"] != digest:
+            return "changed" if before["sha256"] else "new"
+        if self.force or before["fingerprint"] != self.fingerprint_of(job, spec):
+            return "redone"
+        if before["state"] != "done":
+            return "resumed"
+        if audio_mod.is_stdout(spec.output):  # a stream is never "already there"
+            return "redone"
+        try:
+            stat = spec.output.stat()
+        except OSError:
+            return "redone"
+        if (stat.st_size, stat.st_mtime_ns) != (before["output_bytes"],
+                                                before["output_mtime_ns"]):
+            return "redone"
+        if self.settings.subtitles and not spec.output.with_suffix(
+                f".{self.settings.subtitles}").is_file():
+            return "redone"  # the audio is there but its subtitles were removed
+        return "up to date"
+
+    def open_store(self) -> cache_mod.ChunkStore | None:
+        """The chunk cache these settings name (None: --cache off)."""
+        settings = self.settings
+        return cache_mod.open_store(
+            settings.cache, settings.cache_max, ttl=settings.cache_ttl,
+            on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
+
+    def open_job(self, job: Job, record: bool) -> JobState:
+        """The job's state for this run: its id and settings fingerprint, what its manifest
+        recorded last time, and (with `record`) the manifest opened for this run and the
+        job's lock (`JobBusy` when another live process runs the same job)."""
+        from . import __version__
+
+        versions = {"voxline": __version__}
+        for name, cls in self.registry.backends.items():
+            versions[f"backend:{name}"] = cls.version
+        for language, cls in self.registry.normalizers.items():
+            versions[f"normalizer:{language}"] = f"{cls.name}:{cls.version}"
+        state = JobState(
+            id=manifest_mod.job_id((str(s.source), str(s.output)) for s in job.inputs),
+            fingerprint=manifest_mod.settings_fingerprint(self.settings, versions))
+        if not record and not any(textio.is_file_source(s.source) for s in job.inputs):
+            return state  # text in memory: no manifest has anything about it
+        log = manifest_mod.JobLog(
+            on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
+        if not record:
+            state.previous = log.previous(state.id)
+            log.close()
+            return state
+        try:
+            state.lock = manifest_mod.JobLock.acquire(log.folder, state.id)
+        except BaseException:
+            log.close()
+            raise
+        # read after the lock is held: a run that just ended has recorded all it did
+        state.previous = log.previous(state.id)
+        state.log = log
+        log.begin(state.id, [(str(s.source), str(s.output)) for s in job.inputs],
+                  dataclasses.asdict(self.settings), state.fingerprint)
+        return state
+
+
+    def start(self, job: Job, control: JobControl | None = None, *,
+              record: bool = True) -> "JobRun":
+        """A run of `job` on this pipeline, not yet started: all it decides and keeps (the
+        manifest, the cache, the executor, the window of chunks in flight, adaptive quality)
+        belongs to the run and ends with it. See `run`."""
+        return JobRun(self, job, control, record=record)
+
+    def run(self, job: Job, control: JobControl | None = None, *,
+            record: bool = True) -> JobReport:
+        """Run `job`; `control` lets another thread pause, resume or cancel it. `record`:
+        keep the job's manifest (resumable runs); a server's one-off requests, whose inputs
+        are text in memory, neither keep nor read one."""
+        return self.start(job, control, record=record).run()
+
+
+class JobRun:
+    """One run of one job on a `Pipeline` (`Pipeline.start`). The pipeline is long-lived and
+    keeps only what outlives a job (plugins, settings, loaded lexicons and recognizer, and
+    any backends, threads or cache its caller lends it); everything this run knows and
+    decides is here, so a TUI queue or a server can run jobs one after another, or several
+    at once, on one pipeline.
+
+    The driver side: this run reads and prepares documents, keeps the window of chunks in
+    flight, walks each chunk's retries and fallbacks (`voxline.resilience.Dispatcher`) on its
+    dispatch threads, caches, assembles, keeps the manifest and calls the hooks. Only the
+    synthesis attempts themselves (`voxline.executor.SynthesisTask`) leave it, to the
+    executor."""
+
+    def __init__(self, pipeline: Pipeline, job: Job, control: JobControl | None = None, *,
+                 record: bool = True):
+        self.pipeline = pipeline
+        self.job = job
+        self.control = control or JobControl()
+        self.record = record
+        # the pipeline's, read only
+        self.pm = pipeline.pm
+        self.registry = pipeline.registry
+        self.settings = pipeline.settings
+        self.format = pipeline.format
+        self.loudness = pipeline.loudness
+        self.state: JobState | None = None  # opened by run()
+        self.results: list[DocumentResult] = []
+        self.executor: Executor | None = None
+        self.dispatcher: Dispatcher | None = None
+
+
+    def run(self) -> JobReport:
+        """Run the job to its end (or to a cancel or an interrupt) and report it."""
+        pipeline, job, control, settings = self.pipeline, self.job, self.control, self.settings
+        if self.state is not None:
+            raise RuntimeError("a JobRun runs once")
+        started = time.perf_counter()
+        results = self.results
+        job_state = self.state = pipeline.open_job(job, record=self.record)
+        try:
+            if settings.verify:
+                job_state.verifier = pipeline.open_verifier(job_state.log)
+            self.pm.hook.job_started(job=job)
+            job_state.store = pipeline.lent_store or pipeline.open_store()
+        except BaseException:
+            job_state.close()
+            raise
+        normalizers = NormalizerSet(self.registry.normalizers)
+
+        def on_state(name: str, state: Mapping[str, Any]) -> None:
+            dispatcher.stats.note_state(name, state)
+            self.pm.hook.backend_state(backend=name, state=state)
+
+        try:
+            executor = self.executor = pipeline.executor(on_state)
+        except BaseException:  # no Ray, or no cluster at the address
+            job_state.close()
+            raise
+        dispatcher = self.dispatcher = Dispatcher(
+            None, None,
+            RetryPolicy(settings.retries, settings.retry_backoff_s, settings.retry_backoff_max_s),
+            QualityGuard(settings.max_chars_per_s, settings.quality_guard),
+            fallback=settings.fallback, breaker_failures=settings.breaker_failures,
+            breaker_cooldown_s=settings.breaker_cooldown_s,
+            on_attempt_failed=self.pm.hook.attempt_failed,
+            on_state=on_state,
+            routes=settings.routes,
+            lookup=(functools.partial(self._lookup, job_state.store) if job_state.store is not None
+                    else None),
+            verify=(functools.partial(self._verify, job_state.verifier)
+                    if job_state.verifier is not None else None),
+            on_verified=lambda document, chunk, verdict: self.pm.hook.chunk_verified(
+                document=document, chunk=chunk, backend=verdict.backend,
+                error_rate=verdict.error_rate, limit=verdict.limit,
+                transcript=verdict.transcript),
+            executor=executor, options=settings.backend_options,
+            output_rate_hz=settings.sample_rate_hz,
+        )
+        # chunks waiting in a batching backend's queue hold a worker thread each: room for
+        # one batch being formed while the one before runs
+        batch_room = 2 * self._batch_room()
+        lent_threads = pipeline.lent_threads
+        threads = lent_threads or ThreadPoolExecutor(settings.workers + batch_room,
+                                                     thread_name_prefix="voxline-synth")
+        window: deque[tuple[_DocState, Chunk, bool, Future]] = deque()
+        ahead = settings.workers * 4 + batch_room
+        pending = iter(enumerate(job.inputs))
+        submitting: _DocState | None = None
+        interrupted = cancelled = ended = False
+        open_docs: list[_DocState] = []
+
+        def fill() -> None:
+            nonlocal submitting
+            while len(window) < ahead and not control.cancelled:
+                if submitting is None or submitting.failed or submitting.upcoming is None:
+                    position, spec = next(pending, (None, None))
+                    if spec is None:
+                        return
+                    doc = self._prepare(job_state, spec, position, normalizers)
+                    if isinstance(doc, DocumentResult):
+                        results.append(doc)
+                        continue
+                    results.append(doc.result)
+                    open_docs.append(doc)
+                    submitting = doc
+                try:
+                    chunk, is_last = submitting.take()
+                except VoxlineError as exc:  # bad bytes further into a streamed input
+                    self._fail(submitting, None, exc)
+                    continue
+                self._check_chunk(submitting, chunk)
+                window.append((submitting, chunk, is_last,
+                               threads.submit(self._synthesize, dispatcher, submitting, chunk,
+                                              control)))
+
+        try:
+            fill()
+            while window:
+                doc, chunk, is_last, future = window.popleft()
+                if doc.failed or doc.cancelled:
+                    future.cancel()
+                else:
+                    try:
+                        self._deliver(doc, chunk, is_last, future.result())
+                    except JobCancelled:  # its later chunks were not started either
+                        doc.cancelled = True
+                    except Exception as exc:  # one bad document must not stop the job
+                        self._fail(doc, chunk, exc)
+                fill()
+            interrupted = cancelled = control.cancelled
+            ended = True
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see voxline.cli.signals)
+            interrupted = ended = True
+            for _, _, _, future in window:
+                future.cancel()
+        finally:
+            if window:  # left early: workers held by a pause must not outlive the job
+                control.cancel()
+            for doc in open_docs:
+                if doc.result.output is None and doc.encoder is not None:
+                    doc.encoder.abort()
+                if doc.result.output is None and doc.subtitles is not None:
+                    doc.subtitles.abort()
+                if doc.prepared.reader is not None:
+                    doc.prepared.reader.close()
+                if interrupted and doc.result.output is None and not doc.failed:
+                    doc.result.error = (f"{doc.result.source}: "
+                                        + ("cancelled" if cancelled else "interrupted"))
+                    doc.result.exit_code = EXIT_INTERRUPTED
+                    self._record_finished(job_state, doc.position, doc.result, "interrupted")
+            if threads is not lent_threads:
+                threads.shutdown(wait=not interrupted, cancel_futures=True)
+            executor.close()
+            if ended and job_state.log is not None:
+                job_state.log.finish(job_state.id, "cancelled" if cancelled else
+                                 "interrupted" if interrupted else
+                                 "failed" if any(not d.ok for d in results) else "done")
+            store = job_state.store
+            if store is pipeline.lent_store:  # the caller's: left open
+                job_state.store = None
+            job_state.close()
+            job_state.store = store
+        synthesis = dispatcher.stats.to_dict()
+        synthesis["adaptive"] = list(job_state.degraded.values())
+        synthesis["executor"] = executor.describe()
+        synthesis["terms"] = self._terms_used(results)
+        store = job_state.store
+        if store is not None:
+            synthesis["cache"] = {"store": store.description,
+                                  "down": getattr(store, "down", None),
+                                  **store.counts.to_dict()}
+        report = JobReport(results, time.perf_counter() - started, settings.workers, interrupted,
+                           cancelled, len(job.inputs), synthesis, job_state.id)
+        self.pm.hook.job_finished(job=job, report=report)
+        return report
+
 
     # -- dispatch threads: one chunk's attempts, run by the executor ----------------------
 
@@ -446,87 +751,17 @@ class Pipeline:
         return verifier.check(chunk.text, chunk.language, audio.samples,
                               audio.sample_rate_hz, backend)
 
-    def _open_verifier(self, log: manifest_mod.JobLog | None):
-        """--verify: the job's verifier, its recognizer loaded now (a missing extra or model
-        fails before any work), with scores kept in the job manifests' database (`log`)."""
-        from .verify import ChunkVerifier, Recognizer, ScoreBook
-
-        settings = self.settings
-        if self._recognizer is None:
-            threads = settings.verify_threads or max(1, default_workers() // 2)
-            recognizer = Recognizer(settings.verify_model, cpu_threads=threads)
-            recognizer.load()
-            self._recognizer = recognizer
-
-        class Scores(ScoreBook):  # in this job's manifest, when it has one
-            def get(self, digest, recognizer):
-                return log.score(digest, recognizer) if log is not None else None
-
-            def put(self, digest, recognizer, error_rate, transcript):
-                if log is not None:
-                    log.record_score(digest, recognizer, error_rate, transcript)
-
-        normalizers = NormalizerSet(self.registry.normalizers)
-        lock = threading.Lock()
-
-        def spoken(text: str, language: str) -> str:
-            with lock:  # normalizers are used from one thread at a time
-                return normalizers.normalize(text, language)
-
-        return ChunkVerifier(self._recognizer, settings.verify_max_error, Scores(), spoken)
-
     def _lookup(self, store, name: str, caps, chunk: Chunk,
                 request) -> tuple[str, bytes | None]:
         """The cache key of `chunk` on backend `name`, and its PCM if `store` has it."""
-        key = self.chunk_key(name, caps, chunk, request)
+        key = self.pipeline.chunk_key(name, caps, chunk, request)
         return key, store.get(key) if store is not None else None
-
-    def chunk_key(self, name: str, caps, chunk: Chunk, request) -> str:
-        """The chunk cache key of `chunk` spoken by backend `name` as `request`."""
-        cls = self.registry.backend(name)
-        options = {k: v for k, v in self.settings.backend_options(name).items()
-                   if k not in cls.cache_ignore}
-        normalizer = self.registry.normalizers.get(chunk.language)
-        key = cache_mod.chunk_key(
-            text=request.text, language=request.language, backend=name,
-            backend_version=cls.version, voice=request.voice, options=options,
-            prosody=(chunk.prosody.rate, chunk.prosody.pitch, chunk.prosody.volume_db),
-            controls=caps.controls,
-            normalizer=f"{normalizer.name}:{normalizer.version}" if normalizer else "none",
-            sample_rate_hz=self.settings.sample_rate_hz, breaks=request.breaks,
-            phonemes=request.phonemes)
-        return key
 
     # -- main thread -------------------------------------------------------------------
 
     def _warn(self, document: Document, result: DocumentResult, message: str) -> None:
         result.warnings.append(message)
         self.pm.hook.warning(document=document, message=message)
-
-    def status(self, job: JobState, spec: InputSpec, digest: str | None) -> str:
-        """What this run does with an input, from what the manifest recorded of it."""
-        before = job.previous.get(str(spec.output))
-        if before is None or digest is None:
-            return "new"
-        if before["sha256"] != digest:
-            return "changed" if before["sha256"] else "new"
-        if self.force or before["fingerprint"] != self._fingerprint_of(job, spec):
-            return "redone"
-        if before["state"] != "done":
-            return "resumed"
-        if audio_mod.is_stdout(spec.output):  # a stream is never "already there"
-            return "redone"
-        try:
-            stat = spec.output.stat()
-        except OSError:
-            return "redone"
-        if (stat.st_size, stat.st_mtime_ns) != (before["output_bytes"],
-                                                before["output_mtime_ns"]):
-            return "redone"
-        if self.settings.subtitles and not spec.output.with_suffix(
-                f".{self.settings.subtitles}").is_file():
-            return "redone"  # the audio is there but its subtitles were removed
-        return "up to date"
 
     def _prepare(self, job: JobState, spec: InputSpec, position: int,
                  normalizers: NormalizerSet) -> _DocState | DocumentResult:
@@ -538,7 +773,7 @@ class Pipeline:
                 started = time.perf_counter()
                 digest = textio.file_digest(Path(spec.source))
                 result.add_time("read", time.perf_counter() - started)
-            result.status = self.status(job, spec, digest)
+            result.status = self.pipeline.status(job, spec, digest)
             if result.status == "up to date":
                 before = job.previous[str(spec.output)]
                 result.output, result.chunks = str(spec.output), before["chunks_total"] or 0
@@ -550,7 +785,7 @@ class Pipeline:
             result.add_time("read", time.perf_counter() - started)
             try:
                 prepared = prepare_input(reader, self.settings, self.registry, normalizers,
-                                         lexicon=self.lexicon(spec.source))
+                                         lexicon=self.pipeline.lexicon(spec.source))
                 upcoming = next(prepared.chunks)
             except BaseException:
                 reader.close()
@@ -581,7 +816,7 @@ class Pipeline:
             self._warn(document, result, message)
         if job.log is not None:
             job.log.document_started(job.id, position, digest, reader.size,
-                                     self._fingerprint_of(job, spec),
+                                     self.pipeline.fingerprint_of(job, spec),
                                      prepared.total)
         self.pm.hook.document_started(document=document, chunk_count=prepared.total)
         return state
@@ -787,47 +1022,6 @@ class Pipeline:
         self._record_finished(doc.job, doc.position, doc.result, "failed")
         self.pm.hook.document_finished(document=doc.prepared.document, result=doc.result)
 
-    def open_store(self) -> cache_mod.ChunkStore | None:
-        """The chunk cache these settings name (None: --cache off)."""
-        settings = self.settings
-        return cache_mod.open_store(
-            settings.cache, settings.cache_max, ttl=settings.cache_ttl,
-            on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
-
-    def open_job(self, job: Job, record: bool) -> JobState:
-        """The job's state for this run: its id and settings fingerprint, what its manifest
-        recorded last time, and (with `record`) the manifest opened for this run and the
-        job's lock (`JobBusy` when another live process runs the same job)."""
-        from . import __version__
-
-        versions = {"voxline": __version__}
-        for name, cls in self.registry.backends.items():
-            versions[f"backend:{name}"] = cls.version
-        for language, cls in self.registry.normalizers.items():
-            versions[f"normalizer:{language}"] = f"{cls.name}:{cls.version}"
-        state = JobState(
-            id=manifest_mod.job_id((str(s.source), str(s.output)) for s in job.inputs),
-            fingerprint=manifest_mod.settings_fingerprint(self.settings, versions))
-        if not record and not any(textio.is_file_source(s.source) for s in job.inputs):
-            return state  # text in memory: no manifest has anything about it
-        log = manifest_mod.JobLog(
-            on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
-        if not record:
-            state.previous = log.previous(state.id)
-            log.close()
-            return state
-        try:
-            state.lock = manifest_mod.JobLock.acquire(log.folder, state.id)
-        except BaseException:
-            log.close()
-            raise
-        # read after the lock is held: a run that just ended has recorded all it did
-        state.previous = log.previous(state.id)
-        state.log = log
-        log.begin(state.id, [(str(s.source), str(s.output)) for s in job.inputs],
-                  dataclasses.asdict(self.settings), state.fingerprint)
-        return state
-
     def _batch_room(self) -> int:
         """The largest batch any backend this job may use can take (0: none batches)."""
         settings = self.settings
@@ -839,152 +1033,6 @@ class Pipeline:
         if not batching:
             return 0
         return settings.batch_size or MAX_AUTO_BATCH
-
-    def run(self, job: Job, control: JobControl | None = None, *,
-            record: bool = True) -> JobReport:
-        """Run `job`; `control` lets another thread pause, resume or cancel it. `record`:
-        keep the job's manifest (resumable runs); a server's one-off requests, whose inputs
-        are text in memory, neither keep nor read one."""
-        settings = self.settings
-        control = control or JobControl()
-        started = time.perf_counter()
-        results: list[DocumentResult] = []
-        job_state = self.open_job(job, record=record)
-        try:
-            if settings.verify:
-                job_state.verifier = self._open_verifier(job_state.log)
-            self.pm.hook.job_started(job=job)
-            job_state.store = self._store or self.open_store()
-        except BaseException:
-            job_state.close()
-            raise
-        normalizers = NormalizerSet(self.registry.normalizers)
-
-        def on_state(name: str, state: Mapping[str, Any]) -> None:
-            dispatcher.stats.note_state(name, state)
-            self.pm.hook.backend_state(backend=name, state=state)
-
-        try:
-            executor = self.executor(on_state)
-        except BaseException:  # no Ray, or no cluster at the address
-            job_state.close()
-            raise
-        dispatcher = Dispatcher(
-            None, None,
-            RetryPolicy(settings.retries, settings.retry_backoff_s, settings.retry_backoff_max_s),
-            QualityGuard(settings.max_chars_per_s, settings.quality_guard),
-            fallback=settings.fallback, breaker_failures=settings.breaker_failures,
-            breaker_cooldown_s=settings.breaker_cooldown_s,
-            on_attempt_failed=self.pm.hook.attempt_failed,
-            on_state=on_state,
-            routes=settings.routes,
-            lookup=(functools.partial(self._lookup, job_state.store) if job_state.store is not None
-                    else None),
-            verify=(functools.partial(self._verify, job_state.verifier)
-                    if job_state.verifier is not None else None),
-            on_verified=lambda document, chunk, verdict: self.pm.hook.chunk_verified(
-                document=document, chunk=chunk, backend=verdict.backend,
-                error_rate=verdict.error_rate, limit=verdict.limit,
-                transcript=verdict.transcript),
-            executor=executor, options=settings.backend_options,
-            output_rate_hz=settings.sample_rate_hz,
-        )
-        # chunks waiting in a batching backend's queue hold a worker thread each: room for
-        # one batch being formed while the one before runs
-        batch_room = 2 * self._batch_room()
-        threads = self._threads or ThreadPoolExecutor(settings.workers + batch_room,
-                                                      thread_name_prefix="voxline-synth")
-        window: deque[tuple[_DocState, Chunk, bool, Future]] = deque()
-        ahead = settings.workers * 4 + batch_room
-        pending = iter(enumerate(job.inputs))
-        submitting: _DocState | None = None
-        interrupted = cancelled = ended = False
-        open_docs: list[_DocState] = []
-
-        def fill() -> None:
-            nonlocal submitting
-            while len(window) < ahead and not control.cancelled:
-                if submitting is None or submitting.failed or submitting.upcoming is None:
-                    position, spec = next(pending, (None, None))
-                    if spec is None:
-                        return
-                    doc = self._prepare(job_state, spec, position, normalizers)
-                    if isinstance(doc, DocumentResult):
-                        results.append(doc)
-                        continue
-                    results.append(doc.result)
-                    open_docs.append(doc)
-                    submitting = doc
-                try:
-                    chunk, is_last = submitting.take()
-                except VoxlineError as exc:  # bad bytes further into a streamed input
-                    self._fail(submitting, None, exc)
-                    continue
-                self._check_chunk(submitting, chunk)
-                window.append((submitting, chunk, is_last,
-                               threads.submit(self._synthesize, dispatcher, submitting, chunk,
-                                              control)))
-
-        try:
-            fill()
-            while window:
-                doc, chunk, is_last, future = window.popleft()
-                if doc.failed or doc.cancelled:
-                    future.cancel()
-                else:
-                    try:
-                        self._deliver(doc, chunk, is_last, future.result())
-                    except JobCancelled:  # its later chunks were not started either
-                        doc.cancelled = True
-                    except Exception as exc:  # one bad document must not stop the job
-                        self._fail(doc, chunk, exc)
-                fill()
-            interrupted = cancelled = control.cancelled
-            ended = True
-        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see voxline.cli.signals)
-            interrupted = ended = True
-            for _, _, _, future in window:
-                future.cancel()
-        finally:
-            if window:  # left early: workers held by a pause must not outlive the job
-                control.cancel()
-            for doc in open_docs:
-                if doc.result.output is None and doc.encoder is not None:
-                    doc.encoder.abort()
-                if doc.result.output is None and doc.subtitles is not None:
-                    doc.subtitles.abort()
-                if doc.prepared.reader is not None:
-                    doc.prepared.reader.close()
-                if interrupted and doc.result.output is None and not doc.failed:
-                    doc.result.error = (f"{doc.result.source}: "
-                                        + ("cancelled" if cancelled else "interrupted"))
-                    doc.result.exit_code = EXIT_INTERRUPTED
-                    self._record_finished(job_state, doc.position, doc.result, "interrupted")
-            if threads is not self._threads:
-                threads.shutdown(wait=not interrupted, cancel_futures=True)
-            executor.close()
-            if ended and job_state.log is not None:
-                job_state.log.finish(job_state.id, "cancelled" if cancelled else
-                                 "interrupted" if interrupted else
-                                 "failed" if any(not d.ok for d in results) else "done")
-            store = job_state.store
-            if store is self._store:  # the caller's: left open
-                job_state.store = None
-            job_state.close()
-            job_state.store = store
-        synthesis = dispatcher.stats.to_dict()
-        synthesis["adaptive"] = list(job_state.degraded.values())
-        synthesis["executor"] = executor.describe()
-        synthesis["terms"] = self._terms_used(results)
-        store = job_state.store
-        if store is not None:
-            synthesis["cache"] = {"store": store.description,
-                                  "down": getattr(store, "down", None),
-                                  **store.counts.to_dict()}
-        report = JobReport(results, time.perf_counter() - started, settings.workers, interrupted,
-                           cancelled, len(job.inputs), synthesis, job_state.id)
-        self.pm.hook.job_finished(job=job, report=report)
-        return report
 
 
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')

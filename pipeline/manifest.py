@@ -40,7 +40,7 @@ from .redact import redact
 SETTINGS_THAT_DO_NOT_CHANGE_THE_SOUND = (
     "workers", "retries", "retry_backoff_s", "retry_backoff_max_s", "breaker_failures",
     "breaker_cooldown_s", "cache", "cache_max", "cache_ttl", "verify_threads", "config_file",
-    "executor", "ray_address", "ray_gpus",
+    "executor", "ray_address", "ray_gpus", "ray_gpu_backends",
 )
 
 _SCHEMA = """

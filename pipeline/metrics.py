@@ -106,6 +106,9 @@ class JobMetrics:
         self.verify_rejected = Counter("voxline_verify_rejected", "--verify: chunk audio "
                                        "turned down for an error rate over the limit",
                                        ["backend"], registry=r)
+        self.node_chunks = Counter("voxline_node_chunks", "--executor ray: chunks whose audio "
+                                   "a cluster node's actor produced, by node id and backend",
+                                   ["node", "backend"], registry=r)
         if gpu_sampler is not None:
             r.register(GpuCollector(gpu_sampler))
         self._local = threading.local()
@@ -161,6 +164,8 @@ class JobMetrics:
     def backend_state(self, backend, state):
         if "breaker" in state:
             self.breaker_open.labels(backend).set(1 if state["breaker"] == "open" else 0)
+        if "node" in state:
+            self.node_chunks.labels(state["node"], backend).inc()
 
     @voxline.hookimpl
     def document_finished(self, document, result):

@@ -120,6 +120,9 @@ class Settings:
     executor: str = "local"
     ray_address: str | None = None
     ray_gpus: float = 1.0             # GPUs per actor of a GPU backend (0.25: four per card)
+    # backends whose Ray actors ask for ray_gpus GPUs although they can also run on a CPU
+    # (chattts-local, device auto); a backend whose capabilities say needs_gpu always does
+    ray_gpu_backends: tuple[str, ...] = ()
 
     def backend_options(self, name: str) -> dict[str, Any]:
         return dict(self.backends.get(name, {}))
@@ -151,7 +154,7 @@ _SYNTH_KEYS = {
     "verify_max_error": ("verify_max_error", Mapping), "verify_threads": ("verify_threads", int),
     "lexicon": ("lexicon", tuple),
     "executor": ("executor", str), "ray_address": ("ray_address", str),
-    "ray_gpus": ("ray_gpus", float),
+    "ray_gpus": ("ray_gpus", float), "ray_gpu_backends": ("ray_gpu_backends", tuple),
 }
 _ENV_KEYS = {
     "VOXLINE_BACKEND": "backend", "VOXLINE_VOICE": "voice", "VOXLINE_LANG": "lang",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import voxline
 from conftest import run_cli
 
 pytest.importorskip("ray")
@@ -46,8 +47,8 @@ class Node:
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
+            try:  # a head whose other node was lost can take long to stop: not waited for
+                self.process.wait(10)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
@@ -104,13 +105,136 @@ def synth(source: Path, out: Path, *extra: str, env: dict) -> dict:
     return json.loads(result.stdout)
 
 
-def test_tone_output_is_byte_identical_to_local_threads(cluster, tmp_path, tone_env):
+def node_chunks(exposition: str) -> dict[tuple[str, str], float]:
+    """`voxline_node_chunks_total` samples: (node, backend) → chunks."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(sample.labels["node"], sample.labels["backend"]): sample.value
+            for family in text_string_to_metric_families(exposition)
+            for sample in family.samples if sample.name == "voxline_node_chunks_total"}
+
+
+def install_plugin(site: Path, name: str, module: str, source: str | None = None) -> None:
+    """A backend plugin installed the way pip installs an entry point."""
+    if source is not None:
+        (site / f"{module}.py").write_text(source, encoding="utf-8")
+    info = site / f"voxline_{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: voxline-{name}\n"
+                                   "Version: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[voxline]\n{name} = {module}\n")
+
+
+@pytest.fixture(scope="module")
+def doctor(cluster, tmp_path_factory):
+    """`voxline doctor --executor ray --json` on the cluster, run once, with the `tone`
+    backend and a `gputone` that needs a GPU installed."""
+    site = tmp_path_factory.mktemp("doctor-site")
+    install_plugin(site, "tone", "voxline.testing.tone")
+    install_plugin(site, "gputone", "gpu_tone", GPU_TONE)
+    config = site / "voxline.toml"  # chattts-local runs on a CPU too: put it on GPUs
+    config.write_text('[synth]\nray_gpu_backends = ["chattts-local"]\n', encoding="utf-8")
+    result = run_cli("doctor", "--executor", "ray", "--ray-address", cluster, "--json",
+                     env={"RAY_USAGE_STATS_ENABLED": "0", "VOXLINE_CONFIG": str(config),
+                          "PYTHONPATH": os.pathsep.join(
+                         filter(None, [str(site), os.environ.get("PYTHONPATH")]))},
+                     timeout=300)
+    assert result.returncode == 0, result.stderr.decode()
+    return {check["check"]: check for check in json.loads(result.stdout)}
+
+
+@pytest.fixture(scope="module")
+def node_ids(doctor) -> dict[str, str]:
+    """Each node's id → `head` or `worker`, told by the custom resource it was started with."""
+    named = {}
+    for check in doctor.values():
+        if check["check"].startswith("ray node "):
+            kind = {"head", "worker"} & set(check["resources"])
+            assert len(kind) == 1, check
+            named[check["node"]] = kind.pop()
+    assert sorted(named.values()) == ["head", "worker"]
+    return named
+
+
+def test_doctor_shows_the_nodes_their_resources_and_what_can_be_placed(cluster, doctor,
+                                                                       node_ids):
+    assert doctor["ray"]["ok"] and doctor["ray"]["address"] == cluster
+    assert doctor["ray"]["detail"].startswith(f"2 nodes at {cluster}")
+    for node, kind in node_ids.items():
+        check = doctor[f"ray node {node[:8]}"]
+        assert check["resources"]["CPU"] == 2 and check["resources"][kind] == 1
+        assert "GPU" not in check["resources"] and check["head"] == (kind == "head")
+        assert f"{kind} 1" in check["detail"] and "CPU 2" in check["detail"]
+    espeak = doctor["ray place espeak"]
+    assert espeak["ok"] and espeak["needs"] == {"CPU": 1.0} and espeak["actors"] == 4
+    assert "room for 4 now" in espeak["detail"]
+    tone = doctor["ray place tone"]
+    assert tone["ok"] and tone["needs"] == {"CPU": 1.0} and tone["actors"] == 4
+    gpu = doctor["ray place gputone"]  # needs a GPU; the cluster has none
+    assert not gpu["ok"] and gpu["needs"] == {"GPU": 1.0} and gpu["actors"] == 0
+    assert gpu["detail"] == "no node has 1 GPU for one actor"
+    chattts = doctor["ray place chattts-local"]  # named in [synth] ray_gpu_backends
+    assert not chattts["ok"] and chattts["needs"] == {"GPU": 1.0}
+
+
+def test_the_kuberay_example_in_the_docs_parses_with_a_gpu_group():
+    import yaml
+
+    text = (Path(__file__).parent.parent / "docs" / "scale-out.md").read_text("utf-8")
+    [block] = text.split("```yaml\n")[1:]
+    cluster = yaml.safe_load(block.split("```")[0])
+    assert cluster["kind"] == "RayCluster" and cluster["apiVersion"] == "ray.io/v1"
+    groups = {g["groupName"]: g for g in cluster["spec"]["workerGroupSpecs"]}
+    gpu = groups["gpu"]
+    assert gpu["rayStartParams"]["num-gpus"] == "1"
+    limits = gpu["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] == 1
+    assert 'ray_gpu_backends = ["chattts-local"]' in text  # what puts chattts-local there
+
+
+@pytest.fixture
+def web_server():
+    """A real HTTP server on 127.0.0.1 (something that answers, but is no Ray cluster)."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("address, message", [
+    ("127.0.0.1:{port}", "no Ray cluster answers at 127.0.0.1:"),
+    ("nowhere", "Ray address 'nowhere' is not HOST:PORT"),
+    ("127.0.0.1:{web}", "answers, but not as a Ray cluster's head"),
+])
+def test_doctor_with_a_bad_address_is_a_one_line_error(address, message, web_server):
+    started = time.monotonic()
+    result = run_cli("doctor", "--executor", "ray", "--ray-address",
+                     address.format(port=free_port(), web=web_server), timeout=120)
+    assert time.monotonic() - started < 30  # not a minute of Ray retrying
+    err = result.stderr.decode().strip()
+    assert result.returncode == 2 and message in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert result.stdout == b""
+
+
+def test_tone_output_is_byte_identical_to_local_threads(cluster, tmp_path, tone_env,
+                                                         node_ids):
     source = tmp_path / "book.txt"
     source.write_text("\n\n".join(EN), encoding="utf-8")
     local = synth(source, tmp_path / "local.wav", "--backend", "tone", "-w", "2",
                   "--executor", "local", env=tone_env)
+    prom = tmp_path / "voxline.prom"
     ray = synth(source, tmp_path / "ray.wav", "--backend", "tone", "-w", "2",
-                "--executor", "ray", "--ray-address", cluster, env=tone_env)
+                "--executor", "ray", "--ray-address", cluster, "--metrics-textfile", str(prom),
+                env=tone_env)
     assert (tmp_path / "local.wav").read_bytes() == (tmp_path / "ray.wav").read_bytes()
     assert local["executor"] == {"kind": "local"}
     assert ray["executor"]["kind"] == "ray" and ray["executor"]["actors"] == {"tone": 2}
@@ -118,21 +242,28 @@ def test_tone_output_is_byte_identical_to_local_threads(cluster, tmp_path, tone_
     chunks = local["backends"]["tone"]["chunks"]
     assert ray["backends"]["tone"]["chunks"] == chunks >= 12
     assert sum(served.values()) == chunks and len(served) == 2  # actors on both nodes
+    assert set(served) == set(node_ids)
+    # metrics say which node served what, as the report does
+    metrics = node_chunks(prom.read_text())
+    assert metrics == {(node, "tone"): count for node, count in served.items()}
 
 
-def test_a_mixed_chinese_and_english_job_runs_on_the_cluster(cluster, tmp_path, tone_env):
+def test_a_mixed_chinese_and_english_job_runs_on_both_nodes(cluster, tmp_path, tone_env,
+                                                            node_ids):
     source = tmp_path / "mixed.txt"
     source.write_text("\n\n".join(
         f"{en}\n\n今天的天气很好，我们一起去公园散步吧。" for en in EN[:4]), encoding="utf-8")
     config = tmp_path / "voxline.toml"
     config.write_text('[routes]\nzh = "espeak"\nen = "tone"\n', encoding="utf-8")
-    report = synth(source, tmp_path / "mixed.wav", "--config", str(config), "-w", "1",
+    report = synth(source, tmp_path / "mixed.wav", "--config", str(config), "-w", "2",
                    "--executor", "ray", "--ray-address", cluster, env=tone_env)
     assert report["exit_code"] == 0
     chunks = {name: b["chunks"] for name, b in report["backends"].items()}
     assert set(chunks) == {"espeak", "tone"} and chunks["espeak"] >= 4 and chunks["tone"] >= 4
-    assert report["executor"]["actors"] == {"espeak": 1, "tone": 1}
-    assert sum(report["executor"]["nodes"].values()) == sum(chunks.values())
+    assert report["executor"]["actors"] == {"espeak": 2, "tone": 2}
+    served = report["executor"]["nodes"]
+    assert sum(served.values()) == sum(chunks.values())
+    assert {node_ids[node] for node in served} == {"head", "worker"}
 
 
 def test_an_address_nothing_answers_on_is_a_one_line_error(tmp_path, tone_env):
@@ -180,6 +311,114 @@ def test_a_cluster_without_a_gpu_refuses_a_gpu_backend_in_one_line(cluster, tmp_
     error = report["documents"][0]["error"]
     assert "the Ray cluster has no free GPU for backend 'gputone'" in error
     assert "\n" not in error and "Traceback" not in result.stderr.decode()
+    # a backend that also runs on a CPU, sent to GPUs by [synth] ray_gpu_backends
+    config = tmp_path / "voxline.toml"
+    config.write_text('[synth]\nray_gpu_backends = ["tone"]\n', encoding="utf-8")
+    result = run_cli("synth", str(source), "-o", str(tmp_path / "b.wav"), "--json",
+                     "--backend", "tone", "--config", str(config), "--executor", "ray",
+                     "--ray-address", cluster,
+                     env={**tone_env, "RAY_USAGE_STATS_ENABLED": "0"}, timeout=300)
+    report = json.loads(result.stdout)
+    assert result.returncode == 4 and report["failed"] == 1
+    assert "the Ray cluster has no free GPU for backend 'tone'" in report["documents"][0]["error"]
+
+
+class RealTonePlugin:
+    """`voxline.testing.tone` registered in this process (Ray actors import it by name)."""
+
+    @voxline.hookimpl
+    def register_backends(self, register):
+        from voxline.testing.tone import ToneBackend
+
+        register(ToneBackend)
+
+
+def test_the_tui_backends_panel_says_which_node_served_what(cluster, tmp_path, node_ids,
+                                                           private_cache):
+    import asyncio
+
+    import ray
+    from voxline.audio import FORMATS
+    from voxline.cli.synth import PlannedJob
+    from voxline.job import plan_outputs
+    from voxline.pluginmanager import build_registry, get_plugin_manager
+    from voxline.settings import load_settings
+    from voxline.tui.app import VoxlineApp
+    from voxline.tui.runner import JobRunner
+    from voxline.tui.widgets.backends_panel import BackendsPanel
+
+    pm = get_plugin_manager(load_env="")
+    pm.register(RealTonePlugin(), name="ray-tone")
+    source = tmp_path / "book.txt"
+    source.write_text("\n\n".join(EN), encoding="utf-8")
+    settings = load_settings(overrides={"backend": "tone", "workers": 2, "executor": "ray",
+                                        "ray_address": str(cluster), "cache": "off"}, env={})
+    specs = plan_outputs([(source, None)], tmp_path / "out", FORMATS["wav"], False)
+    planned = PlannedJob(pm, build_registry(pm), settings, specs, tmp_path / "out", False)
+
+    async def run():
+        app = VoxlineApp(JobRunner(planned))
+        async with app.run_test(size=(180, 48)) as pilot:
+            deadline = time.monotonic() + 300
+            while app.state.phase != "done":
+                assert time.monotonic() < deadline, "timed out waiting for the job"
+                await pilot.pause(0.1)
+            await pilot.pause(0.3)
+            app.refresh_panels(force=True)
+            row = app.state.backends["tone"]
+            total = sum(d.chunks_total for d in app.state.documents.values())
+            assert sum(row.nodes.values()) == row.chunks == total >= 12
+            assert set(row.nodes) == set(node_ids)  # the tone actors on both nodes
+            assert app.query_one(BackendsPanel).nodes
+            text = app.query_one("#backends").row_text("tone")
+            for node, count in row.nodes.items():
+                assert f"{node[:8]}:{count}" in text
+            await pilot.press("q")
+        assert app.return_value == 0
+
+    try:
+        asyncio.run(run())
+    finally:
+        ray.shutdown()
+
+
+def test_a_killed_driver_resumes_with_the_same_command(cluster, tmp_path, tone_env,
+                                                       private_cache):
+    source = tmp_path / "book.txt"
+    source.write_text("\n\n".join(EN * 2), encoding="utf-8")
+    local = synth(source, tmp_path / "local.wav", "--backend", "tone", "-w", "2",
+                  env=tone_env)
+    chunks = local["backends"]["tone"]["chunks"]
+    config = tmp_path / "voxline.toml"
+    config.write_text("[backends.tone]\ndelay_s = 0.25\n", encoding="utf-8")
+    state = tmp_path / "state"  # the Ray runs' manifest alone
+    command = [sys.executable, "-c", "from voxline.cli.main import main; main()", "synth",
+               str(source), "-o", str(tmp_path / "ray.wav"), "--json", "-q",
+               "--config", str(config), "--backend", "tone", "-w", "2", "--executor", "ray",
+               "--ray-address", cluster]
+    env = {**os.environ, **tone_env, "RAY_USAGE_STATS_ENABLED": "0",
+           "VOXLINE_STATE_DIR": str(state)}
+    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while chunks_done(state) < 6:
+            assert driver.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    done_before = chunks_done(state)
+    assert 6 <= done_before < chunks and not (tmp_path / "ray.wav").exists()
+    again = subprocess.run(command, env=env, capture_output=True, timeout=600)
+    assert again.returncode == 0, again.stderr.decode()
+    report = json.loads(again.stdout)
+    assert report["documents"][0]["status"] == "resumed"
+    assert report["cache"]["hits"] >= done_before  # what the killed driver finished
+    assert sum(report["executor"]["nodes"].values()) == chunks - report["cache"]["hits"]
+    assert (tmp_path / "local.wav").read_bytes() == (tmp_path / "ray.wav").read_bytes()
 
 
 def chunks_done(state: Path) -> int:

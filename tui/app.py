@@ -95,8 +95,10 @@ class VoxlineApp(App[int]):
             with Horizontal(id="upper"):
                 yield StageTable()
                 with Vertical(id="side"):
-                    yield BackendsPanel(verify=self.runner is not None
-                                        and self.runner.planned.settings.verify)
+                    settings = self.runner.planned.settings if self.runner else None
+                    yield BackendsPanel(verify=settings is not None and settings.verify,
+                                        nodes=settings is not None
+                                        and settings.executor == "ray")
                     yield GpuPanel()
             yield LogPanel()
         yield Footer()

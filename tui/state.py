@@ -110,6 +110,14 @@ class BackendRow:
     verify_total: float = 0.0
     verify_max: float = 0.0
     verify_rejected: int = 0
+    # --executor ray: chunks each cluster node served for this backend (node id → count)
+    nodes: Counter = field(default_factory=Counter)
+
+    @property
+    def nodes_label(self) -> str:
+        """`3f2a9c1e:12 b71d0e44:8`: each node (its id's first 8 digits) and its chunks."""
+        return " ".join(f"{node[:8]}:{count}" for node, count in
+                        sorted(self.nodes.items(), key=lambda item: (-item[1], item[0])))
 
     @property
     def verify_label(self) -> str:
@@ -289,6 +297,8 @@ class JobState:
         if "admission" in state:
             row.admission = state["admission"]
             row.gpu_memory_fraction = state.get("gpu_memory_fraction")
+        if "node" in state:
+            row.nodes[state["node"]] += 1
         self._changed()
 
     def warning(self, source: str | None, message: str) -> None:

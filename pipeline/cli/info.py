@@ -148,8 +148,14 @@ def plugins():
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def doctor(as_json):
-    """Check that FFmpeg, the backends and the GPU are usable."""
+@click.option("--executor", type=click.Choice(["local", "ray"]),
+              help="With ray: also show the Ray cluster's nodes and their resources, and "
+                   "which backends it can place [default: [synth] executor].")
+@click.option("--ray-address", metavar="HOST:PORT",
+              help="The Ray cluster to check [default: RAY_ADDRESS, else a Ray instance on "
+                   "this machine].")
+def doctor(as_json, executor, ray_address):
+    """Check that FFmpeg, the backends and the GPU are usable (and a Ray cluster)."""
     from voxline import SynthesisRequest, gpu
     from voxline.audio import ffmpeg_exe
     from voxline.errors import EXIT_BACKEND
@@ -164,10 +170,15 @@ def doctor(as_json):
     except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash
         checks.append({"check": "ffmpeg", "ok": False, "detail": str(exc)})
 
-    settings = load_settings()
+    settings = load_settings(overrides={"executor": executor, "ray_address": ray_address})
     _, registry = _registry()
     registry.check_options(settings.backends)
     registry.configure(settings.backends)
+    cluster = None
+    if settings.executor == "ray":  # first: a bad address is one line, before any work
+        from voxline.ray_executor import cluster_report
+
+        cluster = cluster_report(registry, settings)
     samples = {"en": "Testing one two three.", "zh": "你好，世界。", "yue": "你好。"}
     names = sorted(registry.backends)
     healths = _health_all(registry, settings, names)
@@ -199,6 +210,8 @@ def doctor(as_json):
         for d in report.devices)
     # no GPU is information, not a failure: the default backends run on the CPU
     checks.append({"check": "gpu", "ok": True, "detail": detail, "gpu_available": report.available})
+    if cluster is not None:
+        checks.extend(_ray_checks(cluster))
     from voxline.redact import redact
 
     checks = redact(checks)
@@ -214,7 +227,7 @@ def doctor(as_json):
             else:
                 mark = click.style("FAIL", fg="red")
             click.echo(f"{mark} {check['check']}: {check['detail']}")
-    essential = {"ffmpeg", *(f"backend {name}" for name in _routed(settings, registry))}
+    essential = {"ffmpeg", "ray", *(f"backend {name}" for name in _routed(settings, registry))}
     return 0 if all(c["ok"] for c in checks if c["check"] in essential) else EXIT_BACKEND
 
 
@@ -232,3 +245,27 @@ def _routed(settings, registry) -> set[str]:
         except VoxlineError:
             continue  # a route to a backend that is not installed: synth says so itself
     return names
+
+
+def _amounts(resources: dict) -> str:
+    return ", ".join(f"{k} {v:g}" for k, v in resources.items()) or "none"
+
+
+def _ray_checks(cluster: dict) -> list[dict]:
+    """`doctor --executor ray`: the cluster, each node's resources, each backend's placement."""
+    nodes = cluster["nodes"]
+    checks = [{"check": "ray", "ok": bool(nodes),
+               "detail": f"{len(nodes)} node{'s' * (len(nodes) != 1)} at {cluster['address']}; "
+                         f"free: {_amounts(cluster['free'])}",
+               "address": cluster["address"], "free": cluster["free"]}]
+    for node in nodes:
+        checks.append({"check": f"ray node {node['id'][:8]}", "ok": True,
+                       "detail": f"{node['address']}{' (head)' if node['head'] else ''}: "
+                                 f"{_amounts(node['resources'])}",
+                       "node": node["id"], "head": node["head"],
+                       "resources": node["resources"]})
+    for backend in cluster["backends"]:
+        checks.append({"check": f"ray place {backend['backend']}", "ok": backend["placeable"],
+                       "detail": backend["detail"], "needs": backend["needs"],
+                       "actors": backend["actors"]})
+    return checks

@@ -1,5 +1,6 @@
 """Backends: health, chunks served, cache hits, retries, fallbacks, real-time factor, a
-router's current choice, and with --verify the error rates the recognizer measured."""
+router's current choice, with --verify the error rates the recognizer measured, and with
+--executor ray the cluster nodes that served each backend."""
 
 from __future__ import annotations
 
@@ -19,11 +20,13 @@ class BackendsPanel(Vertical):
     BackendsPanel LineTable { height: auto; }
     """
 
-    def __init__(self, *, verify: bool = False, **kwargs):
+    def __init__(self, *, verify: bool = False, nodes: bool = False, **kwargs):
         """`verify`: the job runs with --verify; a column shows each backend's chunks heard,
-        mean and worst error rate, and chunks rejected."""
+        mean and worst error rate, and chunks rejected. `nodes`: the job runs with
+        --executor ray; a column shows the nodes that served each backend and their chunks."""
         super().__init__(**kwargs)
         self.verify = verify
+        self.nodes = nodes
 
     def compose(self) -> ComposeResult:
         self.border_title = "Backends"
@@ -31,6 +34,8 @@ class BackendsPanel(Vertical):
                    ("retry", 7), ("fallb", 7), ("RTF", 8)]
         if self.verify:
             columns.append(("verified", 23))
+        if self.nodes:
+            columns.append(("nodes", 30))
         yield LineTable(columns + [("route", None)], id="backends")
 
     def refresh_from(self, state: JobState) -> None:
@@ -44,4 +49,5 @@ class BackendsPanel(Vertical):
                 str(row.retries), str(row.fallbacks),
                 "-" if row.rtf is None else f"{row.rtf:.3f}",
                 *((row.verify_label,) if self.verify else ()),
+                *((row.nodes_label or "-",) if self.nodes else ()),
                 "" if row.choice is None else f"→ {row.choice}"))
