@@ -22,7 +22,8 @@ import voxline
 from conftest import run_cli
 
 pytest.importorskip("ray")
-RAY = shutil.which("ray")
+# the `ray` command of the Python running the tests (the venv need not be on PATH)
+RAY = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
 
 EN = [f"Paragraph {i}. The council met on Tuesday to vote on the new library."
       for i in range(12)]
