@@ -73,6 +73,39 @@ class SpeechRequest:
     sample_rate_hz: int | None = None  # None: the server's setting
 
 
+class WorkerThreads(ThreadPoolExecutor):
+    """The worker threads every request and job shares, counting the tasks that wait for
+    one (`/metrics`' queue depth)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.waiting = 0
+        self._count = threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs):
+        left = [False]
+
+        def leave(_=None) -> None:
+            with self._count:
+                if not left[0]:
+                    left[0] = True
+                    self.waiting -= 1
+
+        def run():
+            leave()
+            return fn(*args, **kwargs)
+
+        with self._count:
+            self.waiting += 1
+        try:
+            future = super().submit(run)
+        except BaseException:
+            leave()
+            raise
+        future.add_done_callback(leave)  # cancelled before it started
+        return future
+
+
 class SpeechService:
     """The server's one pipeline: settings, plugins, resident backends and shared workers."""
 
@@ -93,8 +126,8 @@ class SpeechService:
                        if name in registry.backends)
         room = 2 * (settings.batch_size or MAX_AUTO_BATCH) if batching else 0
         self.workers = settings.workers
-        self.executor = ThreadPoolExecutor(settings.workers + room,
-                                           thread_name_prefix="voxline-serve")
+        self.executor = WorkerThreads(settings.workers + room,
+                                      thread_name_prefix="voxline-serve")
         # one cache for every request: opening one per request costs more than a cache hit
         self._numbers = itertools.count(1)
         self._listeners: dict[str, Callable[[dict], None]] = {}
