@@ -28,7 +28,7 @@ SENTENCES = " ".join(f"Sentence number {n} is here." for n in range(1, 81))
 def tone_site(folder: Path) -> str:
     """A site folder in which the `tone` test backend is installed as an entry point."""
     info = folder / "voxline_tone-1.0.dist-info"
-    info.mkdir(parents=True)
+    info.mkdir(parents=True, exist_ok=True)  # a server restarted in the same folder
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: voxline-tone\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[voxline]\ntone = voxline.testing.tone\n")
     return str(folder)

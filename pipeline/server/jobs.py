@@ -233,7 +233,31 @@ class JobQueue:
             settings = with_values(self.service.settings, values, "job")
         except VoxlineError as exc:
             raise RequestError(400, str(exc), code="invalid_setting") from None
-        if values.get("backend") is not None or values.get("voice") is not None:
+        # a voice must be one a backend lists: some backends take a path as a voice (a
+        # Piper .onnx file, a ChatTTS speaker file), which would read the server's files
+        chosen = {"voice": settings.voice if "voice" in values else None,
+                  "degrade_to": settings.degrade_to if "degrade_to" in values else None}
+        if "voices" in values:
+            chosen.update({f"voices.{label}": voice
+                           for label, voice in settings.speakers.items()})
+        for param, voice in chosen.items():
+            if not voice:
+                continue
+            if param == "degrade_to" and ":" not in voice:
+                if voice not in self.service.registry.backends:
+                    raise RequestError(400, f"unknown backend {voice!r}", param=param,
+                                       code="invalid_setting")
+                continue
+            try:
+                resolved = self.service.resolve(None, voice)[1]
+            except RequestError as exc:
+                exc.param = param.partition(".")[0]
+                raise
+            if resolved is None:
+                raise RequestError(400, f"{param}: name a voice GET /v1/models lists, "
+                                        f"not {voice!r}", param=param.partition(".")[0],
+                                   code="invalid_voice")
+        if values.keys() & {"backend", "voice", "voices", "fallback", "degrade_to", "dialect"}:
             from voxline.cli.synth import check_backends
 
             try:
