@@ -83,8 +83,14 @@ def test_a_text_job_runs_to_done_with_audio_and_subtitles(server, request):
         return
     from voxline.verify import Recognizer
 
-    heard = Recognizer(str(model), cpu_threads=2).transcribe(audio.samples, 16000, "en")
-    assert error_rate(text, heard.text, "en") <= 0.25, heard.text
+    recognizer = Recognizer(str(model), cpu_threads=2)
+    for cue in subtitles.strip().split("\n\n"):  # each cue's span says its sentence
+        _, times, written = cue.split("\n")
+        start, end = (sum(float(part.replace(",", ".")) * 60 ** (2 - n)
+                          for n, part in enumerate(t.split(":"))) for t in times.split(" --> "))
+        span = audio.samples[int(start * 16000):int(end * 16000)]
+        heard = recognizer.transcribe(span, 16000, "en")
+        assert error_rate(written, heard.text, "en") <= 0.25, (written, heard.text)
 
 
 def test_uploaded_files_each_become_an_output(server):
@@ -310,3 +316,24 @@ def test_sigterm_checkpoints_the_running_job_for_the_next_start(tmp_path):
         served.close()
     stored = json.loads((tmp_path / "state" / "serve-jobs" / job_id / "job.json").read_text())
     assert stored["state"] == "queued"  # taken up again by the next start
+
+
+def test_speech_requests_go_before_a_running_jobs_chunks(tmp_path):
+    served = Served(tmp_path, "--no-preload", "--workers", "1", "--backend", "tone",
+                    config="[backends.tone]\ndelay_s = 0.5\n")
+    try:
+        job_id = httpx.post(served.url + "/v1/jobs", timeout=30,
+                            json={"input": LONG}).json()["id"]
+        wait_for(served.url, job_id,
+                 until=lambda j: j["documents"][0].get("chunks_done", 0) >= 1)
+        assert served.metric("voxline_queue_depth") >= 2  # the job's next chunks wait
+        started = time.monotonic()
+        with httpx.stream("POST", served.url + "/v1/audio/speech", timeout=60,
+                          json={"input": "Let me through.", "response_format": "pcm"}) as response:
+            next(response.iter_bytes())
+            first_audio_s = time.monotonic() - started
+        # the job chunk on the worker, then this one: not behind the job's queued chunks
+        assert first_audio_s < 1.6, first_audio_s
+        assert httpx.get(f"{served.url}/v1/jobs/{job_id}").json()["state"] == "running"
+    finally:
+        served.close()

@@ -301,8 +301,9 @@ class JobQueue:
         with self._lock:
             self._progress = {str(spec.source): (record["id"], n)
                               for n, spec in enumerate(specs)}
+        # the job's chunks wait behind speech requests' for the shared workers
         pipeline = Pipeline(service.pm, service.registry, settings, pool=service.pool,
-                            threads=service.executor, store=service.store)
+                            threads=service.executor.lane(1), store=service.store)
         report = pipeline.run(Job(specs, settings), control, record=True)
         with self._lock:
             for document, result in zip(record["documents"], report.documents):

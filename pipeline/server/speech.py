@@ -14,9 +14,10 @@ import asyncio
 import dataclasses
 import itertools
 import os
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
@@ -73,37 +74,92 @@ class SpeechRequest:
     sample_rate_hz: int | None = None  # None: the server's setting
 
 
-class WorkerThreads(ThreadPoolExecutor):
-    """The worker threads every request and job shares, counting the tasks that wait for
-    one (`/metrics`' queue depth)."""
+class WorkerThreads:
+    """The worker threads every request and job shares. Tasks wait in order of their lane's
+    priority, then of arrival: a speech request's chunks (lane 0) go before those of a
+    background job (`lane(1)`), so a long job does not hold up anyone waiting to hear the
+    first sentence. `waiting` is the number of tasks waiting for a thread (`/metrics`'
+    queue depth)."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, threads: int, thread_name_prefix: str = "voxline-serve"):
         self.waiting = 0
         self._count = threading.Lock()
+        self._tasks: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._work, daemon=True,
+                                          name=f"{thread_name_prefix}_{n}")
+                         for n in range(threads)]
+        for thread in self._threads:
+            thread.start()
 
-    def submit(self, fn, /, *args, **kwargs):
-        left = [False]
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        return self._submit(0, fn, args, kwargs)
 
-        def leave(_=None) -> None:
+    def lane(self, priority: int) -> "_Lane":
+        """An executor-like view whose tasks wait behind those of lower `priority`."""
+        return _Lane(self, priority)
+
+    def _submit(self, priority: int, fn, args, kwargs) -> Future:
+        future: Future = Future()
+        taken = [False]
+
+        def leave(_=None) -> bool:
             with self._count:
-                if not left[0]:
-                    left[0] = True
-                    self.waiting -= 1
-
-        def run():
-            leave()
-            return fn(*args, **kwargs)
+                if taken[0]:
+                    return False
+                taken[0] = True
+                self.waiting -= 1
+                return True
 
         with self._count:
+            if self._closed:
+                raise RuntimeError("the server's workers are shut down")
             self.waiting += 1
-        try:
-            future = super().submit(run)
-        except BaseException:
-            leave()
-            raise
-        future.add_done_callback(leave)  # cancelled before it started
+        future.add_done_callback(leave)  # cancelled while it waited
+        self._tasks.put((priority, next(self._order), (future, leave, fn, args, kwargs)))
         return future
+
+    def _work(self) -> None:
+        while True:
+            _, _, task = self._tasks.get()
+            if task is None:
+                return
+            future, leave, fn, args, kwargs = task
+            leave()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - the caller's to handle
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._count:
+            self._closed = True
+        if cancel_futures:
+            while True:
+                try:
+                    _, _, task = self._tasks.get_nowait()
+                except queue.Empty:
+                    break
+                if task is not None:
+                    task[0].cancel()
+        for _ in self._threads:  # after every task still queued
+            self._tasks.put((1 << 30, next(self._order), None))
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+
+class _Lane:
+    def __init__(self, threads: WorkerThreads, priority: int):
+        self._threads, self._priority = threads, priority
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        return self._threads._submit(self._priority, fn, args, kwargs)
 
 
 class SpeechService:
