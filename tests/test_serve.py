@@ -312,6 +312,19 @@ def test_api_key_is_required_when_set(guarded):
             model="tts-1", voice="alloy", input="Hello.")
 
 
+def test_jobs_need_the_key_too(guarded):
+    error = openai_error(httpx.post(guarded.url + "/v1/jobs", json={"input": "Hello."}), 401)
+    assert error["code"] == "invalid_api_key"
+    for path in ("/v1/jobs", "/v1/jobs/0123456789abcdef",
+                 "/v1/jobs/0123456789abcdef/files/input.wav"):
+        openai_error(httpx.get(guarded.url + path), 401)
+    openai_error(httpx.delete(guarded.url + "/v1/jobs/0123456789abcdef"), 401)
+    keyed = {"Authorization": "Bearer file-key"}
+    created = httpx.post(guarded.url + "/v1/jobs", json={"input": "Hello."}, headers=keyed)
+    assert created.status_code == 201, created.text
+    assert httpx.get(guarded.url + "/v1/jobs", headers=keyed).status_code == 200
+
+
 def test_a_client_over_its_share_gets_429_with_retry_after(guarded):
     with httpx.stream("POST", guarded.url + "/v1/audio/speech", timeout=60,
                       headers={"Authorization": "Bearer env-key"},

@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import voxline
 from voxline import safefiles
@@ -161,7 +162,7 @@ class JobQueue:
         with self._lock:
             record = json.loads(json.dumps(self.record(job_id)))
         record["files"] = [{"name": name, "bytes": size,
-                            "url": f"/v1/jobs/{job_id}/files/{name}"}
+                            "url": f"/v1/jobs/{job_id}/files/{quote(name)}"}
                            for name, size in self._files(job_id)]
         return record
 
