@@ -130,6 +130,20 @@ def test_a_job_is_cancelled_and_then_removed(server):
     assert not (server.jobs / job_id).exists()
 
 
+def test_a_failing_document_is_reported_without_server_paths(server):
+    files = [("file", ("good.txt", b"This one is fine.", "text/plain")),
+             ("file", ("bad.txt", b"This one says FAIL.", "text/plain"))]
+    response = httpx.post(server.url + "/v1/jobs", timeout=30, files=files,
+                          data={"backend": "tone", "retries": "0"})
+    job = wait_for(server.url, response.json()["id"])
+    assert job["state"] == "failed"
+    good, bad = job["documents"]
+    assert good["state"] == "done" and bad["state"] == "failed"
+    assert bad["error"].startswith("bad.txt") and "tone" in bad["error"]
+    assert str(server.jobs) not in json.dumps(job)
+    assert [f["name"] for f in job["files"]] == ["good.wav"]
+
+
 def test_names_never_reach_outside_the_job_folder(server):
     planted = server.jobs.parent / "secret.txt"
     planted.write_text("not for clients")

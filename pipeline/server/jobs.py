@@ -285,7 +285,8 @@ class JobQueue:
                 self._run_one(record, control)
             except Exception as exc:  # noqa: BLE001 - the job fails, the server goes on
                 with self._lock:
-                    record["state"], record["error"] = "failed", str(exc) or type(exc).__name__
+                    record["state"] = "failed"
+                    record["error"] = self._told(job_id, str(exc) or type(exc).__name__)
                     self._save(record)
             finally:
                 with self._lock:
@@ -315,7 +316,7 @@ class JobQueue:
                     "chunks_done": result.chunks if result.ok else
                     document.get("chunks_done", 0),
                     "cached": result.cached, "audio_s": round(result.audio_s, 3),
-                    "error": result.error,
+                    "error": self._told(record["id"], result.error),
                     "output": _relative(result.output, folder / "outputs"),
                     "subtitles": _relative(result.subtitles, folder / "outputs")})
             if self._stopping and report.interrupted:
@@ -325,11 +326,22 @@ class JobQueue:
             else:
                 record["state"] = "done" if all(d.ok for d in report.documents) else "failed"
                 failed = next((d for d in report.documents if not d.ok), None)
-                record["error"] = failed.error if failed is not None else None
+                record["error"] = (self._told(record["id"], failed.error)
+                                   if failed is not None else None)
             record["finished"] = round(time.time(), 3)
             record["manifest"] = report.job_id
             record["wall_s"] = round(report.wall_s, 3)
             self._save(record)
+
+    def _told(self, job_id: str, message: str | None) -> str | None:
+        """A message as a client may see it: the job's files by their names, not by where
+        the server keeps them."""
+        if message is None:
+            return None
+        for folder in (self.folder / job_id / "inputs", self.folder / job_id / "outputs"):
+            for form in {str(folder), str(folder.resolve())}:
+                message = message.replace(form + os.sep, "")
+        return message
 
     @voxline.hookimpl
     def document_started(self, document, chunk_count):

@@ -219,7 +219,7 @@ class SpeechService:
     @voxline.hookimpl
     def chunk_finished(self, document, chunk, audio_duration_s, backend, cached):
         """Each request's chunks, told to whoever started it (the WebSocket's events)."""
-        listener = self._listeners.get(document.name) if document is not None else None
+        listener = self._listeners.get(document.source) if document is not None else None
         if listener is not None:
             listener({"event": "chunk", "index": chunk.index, "text": chunk.source_text,
                       "language": chunk.language, "backend": backend, "cached": cached,
@@ -308,14 +308,15 @@ class SpeechService:
         pipeline = Pipeline(self.pm, self.registry, settings, pool=self.pool,
                             threads=self.executor, store=self.store)
         pipeline.format = fmt
-        name = f"request-{next(self._numbers)}"
+        given = GivenText(text, f"request-{next(self._numbers)}")
+        # by its source, "<request-N>", which no file a job reads can be called
+        key = str(given)
         if on_chunk is not None:
-            self._listeners[name] = on_chunk
+            self._listeners[key] = on_chunk
         try:
-            return SpeechStream(pipeline, GivenText(text, name),
-                                lambda: self._listeners.pop(name, None))
+            return SpeechStream(pipeline, given, lambda: self._listeners.pop(key, None))
         except BaseException:
-            self._listeners.pop(name, None)
+            self._listeners.pop(key, None)
             raise
 
 
