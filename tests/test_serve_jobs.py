@@ -196,6 +196,9 @@ def test_malformed_and_oversized_job_bodies(server):
                             files=[("file", ("empty.txt", b"  \n", "text/plain"))]), 400)
     openai_error(httpx.post(server.url + "/v1/jobs", timeout=30,
                             files=[("upload", ("a.txt", b"Hello.", "text/plain"))]), 400)
+    twins = [("file", ("a.txt", b"Hello.", "text/plain")), ("file", ("a.md", b"Hi.", "text/plain"))]
+    assert "same name" in openai_error(httpx.post(server.url + "/v1/jobs", timeout=30,
+                                                  files=twins), 400)["message"]
 
 
 def test_a_killed_server_finishes_its_job_from_the_cache_after_a_restart(tmp_path):

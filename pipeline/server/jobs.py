@@ -120,8 +120,10 @@ class JobQueue:
         names: list[str] = []
         for name, content in documents:
             safe = safe_name(name)[-MAX_NAME_CHARS:].lstrip(".") or "input"
-            if safe in names:
-                raise RequestError(400, f"two inputs are named {safe!r}", param="file")
+            twin = next((n for n in names if Path(n).stem == Path(safe).stem), None)
+            if twin is not None:  # both would be written to the same output
+                raise RequestError(400, f"two inputs are named {safe!r} and {twin!r}; their "
+                                        "outputs would have the same name", param="file")
             if not content.strip():
                 raise RequestError(400, f"{safe!r} is empty: nothing to speak", param="file")
             names.append(safe)
