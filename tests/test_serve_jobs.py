@@ -353,3 +353,31 @@ def test_speech_requests_go_before_a_running_jobs_chunks(tmp_path):
         assert httpx.get(f"{served.url}/v1/jobs/{job_id}").json()["state"] == "running"
     finally:
         served.close()
+
+
+def test_a_long_request_does_not_hold_up_the_first_audio_of_the_next(tmp_path):
+    served = Served(tmp_path, "--no-preload", "--workers", "1", "--backend", "tone",
+                    "--cache", "off", config="[backends.tone]\ndelay_s = 0.3\n")
+    try:
+        long_text = " ".join(f"This is a long answer, sentence {n}." for n in range(10))
+        readers = [threading.Thread(target=httpx.post, args=(served.url + "/v1/audio/speech",),
+                                    kwargs={"json": {"input": long_text + f" {n}",
+                                                     "response_format": "pcm"},
+                                            "timeout": 60}) for n in range(2)]
+        for reader in readers:
+            reader.start()
+        deadline = time.monotonic() + 10
+        while served.metric("voxline_queue_depth") < 4:  # their chunks wait for the worker
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        started = time.monotonic()
+        with httpx.stream("POST", served.url + "/v1/audio/speech", timeout=60,
+                          json={"input": "Short one.", "response_format": "pcm"}) as short:
+            next(short.iter_bytes())
+            first_audio_s = time.monotonic() - started
+        # the chunks on the worker, then this request's first: not the others' queues
+        assert first_audio_s < 1.2, first_audio_s
+        for reader in readers:
+            reader.join(timeout=60)
+    finally:
+        served.close()

@@ -75,11 +75,14 @@ class SpeechRequest:
 
 
 class WorkerThreads:
-    """The worker threads every request and job shares. Tasks wait in order of their lane's
-    priority, then of arrival: a speech request's chunks (lane 0) go before those of a
+    """The worker threads every request and job shares. Each request (and job) submits
+    through a lane of its own; a waiting task's place is its lane's priority, then its
+    number in its lane, then its arrival: speech requests (priority 0) go before a
     background job (`lane(1)`), so a long job does not hold up anyone waiting to hear the
-    first sentence. `waiting` is the number of tasks waiting for a thread (`/metrics`'
-    queue depth)."""
+    first sentence, and among requests every one's first chunk goes before anyone's second
+    (the pipeline submits a request's chunks in order), so a long text does not hold up the
+    first audio of the requests behind it. `waiting` is the number of tasks waiting for a
+    thread (`/metrics`' queue depth)."""
 
     def __init__(self, threads: int, thread_name_prefix: str = "voxline-serve"):
         self.waiting = 0
@@ -94,13 +97,15 @@ class WorkerThreads:
             thread.start()
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
-        return self._submit(0, fn, args, kwargs)
+        """A task outside any lane: ahead of every waiting one."""
+        return self._submit((0, 0), fn, args, kwargs)
 
-    def lane(self, priority: int) -> "_Lane":
-        """An executor-like view whose tasks wait behind those of lower `priority`."""
+    def lane(self, priority: int = 0) -> "_Lane":
+        """An executor-like view for one request or job, whose tasks wait behind those of
+        lower `priority` and take turns with other lanes' of the same."""
         return _Lane(self, priority)
 
-    def _submit(self, priority: int, fn, args, kwargs) -> Future:
+    def _submit(self, priority: tuple[int, int], fn, args, kwargs) -> Future:
         future: Future = Future()
         taken = [False]
 
@@ -148,7 +153,7 @@ class WorkerThreads:
                 if task is not None:
                     task[0].cancel()
         for _ in self._threads:  # after every task still queued
-            self._tasks.put((1 << 30, next(self._order), None))
+            self._tasks.put(((1 << 30, 0), next(self._order), None))
         if wait:
             for thread in self._threads:
                 thread.join()
@@ -157,9 +162,10 @@ class WorkerThreads:
 class _Lane:
     def __init__(self, threads: WorkerThreads, priority: int):
         self._threads, self._priority = threads, priority
+        self._numbers = itertools.count(1)
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
-        return self._threads._submit(self._priority, fn, args, kwargs)
+        return self._threads._submit((self._priority, next(self._numbers)), fn, args, kwargs)
 
 
 class SpeechService:
@@ -306,7 +312,7 @@ class SpeechService:
             text = (f'<speak><prosody rate="{request.speed * 100:.0f}%">{escape(text)}'
                     "</prosody></speak>")
         pipeline = Pipeline(self.pm, self.registry, settings, pool=self.pool,
-                            threads=self.executor, store=self.store)
+                            threads=self.executor.lane(0), store=self.store)
         pipeline.format = fmt
         given = GivenText(text, f"request-{next(self._numbers)}")
         # by its source, "<request-N>", which no file a job reads can be called
