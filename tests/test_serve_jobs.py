@@ -265,6 +265,33 @@ def test_a_request_over_the_timeout_gets_504_and_its_work_is_freed(tmp_path):
         served.close()
 
 
+def test_the_timeout_counts_synthesis_not_a_slow_reader(tmp_path):
+    served = Served(tmp_path, "--no-preload", "--workers", "2", "--backend", "tone",
+                    "--request-timeout", "1",
+                    config="[backends.tone]\ndelay_s = 0.01\nseconds_per_char = 0.25\n")
+    try:
+        lines = [f"Line {n} of a long answer." for n in range(20)]
+        received = 0
+        started = time.monotonic()
+        import socket
+
+        # a small receive buffer: the server feels the slow reader, not a kernel buffer
+        small = httpx.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF,
+                                                     65536)])
+        with httpx.Client(transport=small, timeout=60) as client, client.stream(
+                "POST", served.url + "/v1/audio/speech",
+                json={"input": " ".join(lines), "response_format": "pcm"}) as response:
+            assert response.status_code == 200
+            for part in response.iter_bytes(chunk_size=65536):
+                received += len(part)
+                time.sleep(0.05)  # a player taking its time: more than the socket buffers
+        assert time.monotonic() - started > 3.0  # well past the limit, reading
+        spoken = sum(0.25 * len(line) for line in lines)  # 6 MB of audio
+        assert received / 2 / 24000 > spoken, (received / 48000, spoken)  # all of it
+    finally:
+        served.close()
+
+
 def test_queue_depth_counts_chunks_waiting_for_a_worker(tmp_path):
     served = Served(tmp_path, "--no-preload", "--workers", "1", "--backend", "tone",
                     config="[backends.tone]\ndelay_s = 0.4\n")

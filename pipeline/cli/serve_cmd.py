@@ -26,8 +26,9 @@ from .options import settings_overrides
               help="Requests in progress in all before 503.")
 @click.option("--request-timeout", default=300.0, show_default=True,
               type=click.FloatRange(0, min_open=True), metavar="SECONDS",
-              help="End a speech request still making audio after this long (504 when no "
-                   "audio was sent yet); long texts belong in POST /v1/jobs.")
+              help="End a speech request that has waited this long for its audio in all "
+                   "(504 when no audio was sent yet; a client's own reading does not count); "
+                   "long texts belong in POST /v1/jobs.")
 @click.option("--jobs-dir", type=click.Path(file_okay=False),
               help="Where POST /v1/jobs keeps each job's inputs and outputs, a folder per "
                    "job [default: $VOXLINE_STATE_DIR/serve-jobs, else "

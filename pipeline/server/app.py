@@ -19,11 +19,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from voxline import audio as audio_mod
 
 from .limits import Limits
+from .speech import (OPENAI_SAMPLE_RATE_HZ, RESPONSE_FORMATS, RequestError, SpeechRequest,
+                     SpeechService, SpeechStream)
 
 if TYPE_CHECKING:
     from .jobs import JobQueue
-from .speech import (OPENAI_SAMPLE_RATE_HZ, RESPONSE_FORMATS, RequestError, SpeechRequest,
-                     SpeechService, SpeechStream)
 
 log = logging.getLogger("voxline.server")
 
@@ -65,8 +65,8 @@ def create_app(service: SpeechService, limits: Limits | None = None, *,
                jobs: "JobQueue | None" = None,
                request_timeout_s: float | None = None) -> Starlette:
     """The server's ASGI application around one `SpeechService`; `jobs`: the long-form
-    jobs API (`/v1/jobs`); `request_timeout_s`: a speech request still making audio after
-    this long is ended (504 when no audio was sent yet)."""
+    jobs API (`/v1/jobs`); `request_timeout_s`: a speech request that has waited this long
+    for its audio in all is ended (504 when no audio was sent yet)."""
     from .metrics import ServerMetrics
 
     limits = limits or Limits()
@@ -79,19 +79,26 @@ def create_app(service: SpeechService, limits: Limits | None = None, *,
                                  f"{request_timeout_s:g} s; send shorter text or use "
                                  "POST /v1/jobs", kind="server_error", code="timeout")
 
-    async def read_within(job: SpeechStream, deadline: float | None) -> bytes:
-        """The job's next audio, or a 504 RequestError once `deadline` has passed."""
+    class Budget:
+        """A request's time for synthesis: spent only while it waits for audio, so a client
+        that plays a long answer at its own pace is not cut off."""
+
+        def __init__(self):
+            self.left_s = request_timeout_s
+
+    async def read_within(job: SpeechStream, budget: Budget) -> bytes:
+        """The job's next audio, or a 504 RequestError once the budget is spent."""
         import asyncio
 
-        if deadline is None:
+        if budget.left_s is None:
             return await job.read()
+        started = time.monotonic()
         try:
-            return await asyncio.wait_for(job.read(), max(0.0, deadline - time.monotonic()))
+            return await asyncio.wait_for(job.read(), max(0.0, budget.left_s))
         except asyncio.TimeoutError:
             raise timed_out() from None
-
-    def deadline_of(started: float) -> float | None:
-        return None if request_timeout_s is None else started + request_timeout_s
+        finally:
+            budget.left_s -= time.monotonic() - started
 
     async def body_of(request: Request, most: int | None = None) -> dict:
         most = most or limits.max_body_bytes
@@ -151,7 +158,7 @@ def create_app(service: SpeechService, limits: Limits | None = None, *,
         """The audio of `speech`: streamed from its first chunk, or (`whole`) as one
         complete body; a job that fails before any audio is an error answer instead."""
         started = time.perf_counter()
-        deadline = deadline_of(time.monotonic())
+        budget = Budget()
         release = limits.admit(limits.client_of(request))
         try:
             job = service.start(speech)
@@ -166,7 +173,7 @@ def create_app(service: SpeechService, limits: Limits | None = None, *,
         media_type = RESPONSE_FORMATS[speech.response_format][1]
         streaming = False
         try:
-            first = await read_within(job, deadline)
+            first = await read_within(job, budget)
             if not first:
                 await job.finished()
                 failure = job.failure()
@@ -175,11 +182,11 @@ def create_app(service: SpeechService, limits: Limits | None = None, *,
             metrics.first_byte(request.url.path, time.perf_counter() - started)
             if not whole:
                 streaming = True
-                return AudioStreamResponse(chunks(job, first, deadline), media_type=media_type,
+                return AudioStreamResponse(chunks(job, first, budget), media_type=media_type,
                                            headers={"X-Accel-Buffering": "no"},
                                            on_close=done)
             data = bytearray(first)
-            while part := await read_within(job, deadline):
+            while part := await read_within(job, budget):
                 data.extend(part)
             await job.finished()
             failure = job.failure()
@@ -197,10 +204,10 @@ def create_app(service: SpeechService, limits: Limits | None = None, *,
         rate = int.from_bytes(data[24:28], "little")
         return audio_mod.wav_header(rate, len(data) - 44) + bytes(data[44:])
 
-    async def chunks(job: SpeechStream, first: bytes, deadline: float | None):
+    async def chunks(job: SpeechStream, first: bytes, budget: Budget):
         yield first
         try:
-            while part := await read_within(job, deadline):
+            while part := await read_within(job, budget):
                 yield part
         except RequestError as error:  # the headers are gone: the stream ends short
             log.warning("request ended early: %s", error.message)
@@ -248,7 +255,7 @@ def create_app(service: SpeechService, limits: Limits | None = None, *,
                 raise RequestError(400, "the message must be a JSON object",
                                    code="invalid_json")
             speech = openai_request(data, "pcm")
-            deadline = deadline_of(time.monotonic())
+            budget = Budget()
             release = limits.admit(limits.client_of(socket))
             loop = asyncio.get_running_loop()
             events: asyncio.Queue = asyncio.Queue()
@@ -260,11 +267,14 @@ def create_app(service: SpeechService, limits: Limits | None = None, *,
             waiting = asyncio.ensure_future(events.get())
             try:
                 while True:
-                    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    started_wait = time.monotonic()
+                    left = None if budget.left_s is None else max(0.0, budget.left_s)
                     await asyncio.wait({reading, waiting}, timeout=left,
                                        return_when=asyncio.FIRST_COMPLETED)
-                    if not reading.done() and not waiting.done():
-                        raise timed_out()
+                    if budget.left_s is not None:
+                        budget.left_s -= time.monotonic() - started_wait
+                        if not reading.done() and not waiting.done():
+                            raise timed_out()
                     if waiting.done():
                         await socket.send_json(waiting.result())
                         waiting = asyncio.ensure_future(events.get())
