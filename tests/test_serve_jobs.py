@@ -169,6 +169,19 @@ def test_names_never_reach_outside_the_job_folder(server):
         openai_error(httpx.get(f"{server.url}/v1/jobs/{job_id}"), 404)
 
 
+def test_a_second_server_on_the_same_jobs_folder_is_refused(server, tmp_path):
+    from conftest import _free_port, run_cli
+
+    second = run_cli("serve", "--no-preload", "--port", str(_free_port()),
+                     "--jobs-dir", str(server.jobs), timeout=120,
+                     env={"VOXLINE_CACHE_DIR": str(tmp_path / "cache"),
+                          "VOXLINE_STATE_DIR": str(tmp_path / "state")})
+    assert second.returncode == 8, second.stderr.decode()
+    message = second.stderr.decode()
+    assert "is in use by another voxline serve" in message and "Traceback" not in message
+    assert httpx.get(server.url + "/v1/jobs").status_code == 200  # the first goes on
+
+
 @pytest.mark.parametrize("body, status, param", [
     ({}, 400, "input"),
     ({"input": "   "}, 400, "input"),

@@ -91,6 +91,9 @@ def serve(host, port, api_keys, api_key_file, max_chars, max_body, per_client, m
     except OSError as exc:
         service.close()
         raise UsageError(f"jobs folder {folder}: {exc.strerror or exc}") from None
+    except BaseException:  # another server holds the folder
+        service.close()
+        raise
     if jobs.resumed:
         click.echo(f"voxline serve: resuming {len(jobs.resumed)} unfinished jobs", err=True)
     app = create_app(service, limits, jobs=jobs, request_timeout_s=request_timeout)

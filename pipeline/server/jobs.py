@@ -29,7 +29,7 @@ import voxline
 from voxline import safefiles
 from voxline.audio import FORMATS
 from voxline.control import JobControl
-from voxline.errors import VoxlineError
+from voxline.errors import JobBusy, VoxlineError
 from voxline.job import Job, Pipeline, plan_outputs, safe_name
 from voxline.settings import with_values
 
@@ -53,6 +53,7 @@ class JobQueue:
     def __init__(self, service, folder: Path, *, max_queued: int = 100):
         self.service = service
         self.folder = safefiles.private_dir(Path(folder))
+        self._lock_fd = self._hold(self.folder)
         self.max_queued = max_queued
         self._lock = threading.RLock()
         self._records: dict[str, dict] = {}
@@ -74,6 +75,27 @@ class JobQueue:
         self._thread.start()
 
     # -- storage ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _hold(folder: Path) -> int:
+        """The jobs folder's lock, held while this server runs (the kernel lets go of it
+        when the process dies, even by kill -9): two servers on one folder would run the
+        same jobs twice."""
+        import fcntl
+
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_CLOEXEC", 0), safefiles.PRIVATE_FILE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise JobBusy(f"jobs folder {folder} is in use by another voxline serve "
+                          f"(pid {owner})",
+                          hint="give each server its own --jobs-dir") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        return fd
 
     def _stored(self) -> list[dict]:
         found = []
@@ -381,6 +403,7 @@ class JobQueue:
         self._queue.put(None)
         self._thread.join(timeout=30)
         self.service.pm.unregister(self)
+        os.close(self._lock_fd)
 
 
 def _relative(path: str | None, folder: Path) -> str | None:
