@@ -87,9 +87,10 @@ def test_a_text_job_runs_to_done_with_audio_and_subtitles(server, request):
         _, times, written = cue.split("\n")
         start, end = (sum(float(part.replace(",", ".")) * 60 ** (2 - n)
                           for n, part in enumerate(t.split(":"))) for t in times.split(" --> "))
-        span = audio.samples[int(start * 16000):int(end * 16000)]
+        span = audio.samples[max(0, int((start - 0.2) * 16000)):int((end + 0.2) * 16000)]
         heard = recognizer.transcribe(span, 16000, "en")
-        assert error_rate(written, heard.text, "en") <= 0.25, (written, heard.text)
+        # --verify's own limit for English; another sentence scores near 1
+        assert error_rate(written, heard.text, "en") <= 0.4, (written, heard.text)
 
 
 def test_uploaded_files_each_become_an_output(server):
