@@ -56,7 +56,9 @@ def download(url: str, job: dict, name: str) -> bytes:
 
 
 def test_a_text_job_runs_to_done_with_audio_and_subtitles(server, request):
-    text = "The job server is ready. Long texts are read in the background."
+    # sentences Whisper base hears reliably from Piper (as in tests/test_verify.py)
+    text = ("Please call the customer service line before five o'clock. "
+            "Rain is expected across the north of the country tomorrow.")
     response = httpx.post(server.url + "/v1/jobs", timeout=30, json={
         "input": text, "name": "notice", "subtitles": "srt"})
     assert response.status_code == 201, response.text
@@ -70,11 +72,13 @@ def test_a_text_job_runs_to_done_with_audio_and_subtitles(server, request):
     audio = audio_mod.decode(download(server.url, job, "notice.wav"))
     assert audio.sample_rate_hz == 16000
     seconds = len(audio.samples) / audio.sample_rate_hz
-    assert 2.5 < seconds < 10 and document["audio_s"] == pytest.approx(seconds, abs=0.3)
+    assert 4 < seconds < 12 and document["audio_s"] == pytest.approx(seconds, abs=0.3)
     assert np.abs(audio.samples).max() > 1000
     subtitles = download(server.url, job, "notice.srt").decode()
-    assert subtitles.count(" --> ") == 2 and "\nThe job server is ready.\n" in subtitles
-    assert "\nLong texts are read in the background.\n" in subtitles
+    cues = [cue.split("\n") for cue in subtitles.strip().split("\n\n")]
+    assert [" ".join(lines) for _, _, *lines in cues] == [
+        "Please call the customer service line before five o'clock.",
+        "Rain is expected across the north of the country tomorrow."]
     try:  # what was said, where the offline recognizer is installed
         from voxline.verify import error_rate
         model = request.getfixturevalue("whisper_model")
@@ -83,8 +87,8 @@ def test_a_text_job_runs_to_done_with_audio_and_subtitles(server, request):
     from voxline.verify import Recognizer
 
     recognizer = Recognizer(str(model), cpu_threads=2)
-    for cue in subtitles.strip().split("\n\n"):  # each cue's span says its sentence
-        _, times, written = cue.split("\n")
+    for _, times, *lines in cues:  # each cue's span says its sentence
+        written = " ".join(lines)
         start, end = (sum(float(part.replace(",", ".")) * 60 ** (2 - n)
                           for n, part in enumerate(t.split(":"))) for t in times.split(" --> "))
         span = audio.samples[max(0, int((start - 0.2) * 16000)):int((end + 0.2) * 16000)]
