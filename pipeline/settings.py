@@ -465,3 +465,22 @@ def validate(settings: Settings) -> None:
         raise UsageError(f"max_silence_ratio must be between 0 and 100, got "
                          f"{settings.max_silence_ratio:g}")
 
+
+
+def with_values(settings: Settings, values: Mapping[str, Any], where: str) -> Settings:
+    """`settings` with `values` (by their [synth] key names, as a config file or a server
+    request gives them; strings are parsed as flags are) applied and checked; a UsageError
+    names `where` and the key at fault."""
+    changes = {}
+    for key, value in values.items():
+        if key not in _SYNTH_KEYS:
+            raise UsageError(f"{where}: unknown setting {key!r}")
+        value = _coerce(key, value, _SYNTH_KEYS[key][1], where)
+        if key == "dialect" and value:
+            from .langdetect import canonical_language
+
+            value = canonical_language(value)
+        changes[_SYNTH_KEYS[key][0]] = value
+    changed = replace(settings, **changes)
+    validate(changed)
+    return changed

@@ -28,7 +28,7 @@ SENTENCES = " ".join(f"Sentence number {n} is here." for n in range(1, 81))
 def tone_site(folder: Path) -> str:
     """A site folder in which the `tone` test backend is installed as an entry point."""
     info = folder / "voxline_tone-1.0.dist-info"
-    info.mkdir(parents=True)
+    info.mkdir(parents=True, exist_ok=True)  # a server restarted in the same folder
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: voxline-tone\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[voxline]\ntone = voxline.testing.tone\n")
     return str(folder)
@@ -310,6 +310,19 @@ def test_api_key_is_required_when_set(guarded):
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=guarded.url + "/v1", api_key="wrong").audio.speech.create(
             model="tts-1", voice="alloy", input="Hello.")
+
+
+def test_jobs_need_the_key_too(guarded):
+    error = openai_error(httpx.post(guarded.url + "/v1/jobs", json={"input": "Hello."}), 401)
+    assert error["code"] == "invalid_api_key"
+    for path in ("/v1/jobs", "/v1/jobs/0123456789abcdef",
+                 "/v1/jobs/0123456789abcdef/files/input.wav"):
+        openai_error(httpx.get(guarded.url + path), 401)
+    openai_error(httpx.delete(guarded.url + "/v1/jobs/0123456789abcdef"), 401)
+    keyed = {"Authorization": "Bearer file-key"}
+    created = httpx.post(guarded.url + "/v1/jobs", json={"input": "Hello."}, headers=keyed)
+    assert created.status_code == 201, created.text
+    assert httpx.get(guarded.url + "/v1/jobs", headers=keyed).status_code == 200
 
 
 def test_a_client_over_its_share_gets_429_with_retry_after(guarded):

@@ -24,6 +24,19 @@ from .options import settings_overrides
               help="Requests in progress per client (API key, else address) before 429.")
 @click.option("--max-in-flight", default=64, show_default=True, type=click.IntRange(1),
               help="Requests in progress in all before 503.")
+@click.option("--request-timeout", default=300.0, show_default=True,
+              type=click.FloatRange(0, min_open=True), metavar="SECONDS",
+              help="End a speech request that has waited this long for its audio in all "
+                   "(504 when no audio was sent yet; a client's own reading does not count); "
+                   "long texts belong in POST /v1/jobs.")
+@click.option("--jobs-dir", type=click.Path(file_okay=False),
+              help="Where POST /v1/jobs keeps each job's inputs and outputs, a folder per "
+                   "job [default: $VOXLINE_STATE_DIR/serve-jobs, else "
+                   "~/.local/state/voxline/serve-jobs].")
+@click.option("--max-upload", default=50 << 20, show_default=True, type=click.IntRange(1),
+              help="The largest POST /v1/jobs body (its text or files) in bytes.")
+@click.option("--max-jobs", default=100, show_default=True, type=click.IntRange(1),
+              help="Jobs waiting to start before POST /v1/jobs answers 503.")
 @click.option("--preload/--no-preload", default=True, show_default=True,
               help="Load the default voices' models before taking requests.")
 @click.option("--backend", help="Use this backend for all text (see `voxline backends`).")
@@ -35,10 +48,11 @@ from .options import settings_overrides
 @click.option("--config", type=click.Path(dir_okay=False),
               help="TOML config file [default: $VOXLINE_CONFIG, else ./voxline.toml].")
 def serve(host, port, api_keys, api_key_file, max_chars, max_body, per_client, max_in_flight,
-          preload, config, **options):
+          request_timeout, jobs_dir, max_upload, max_jobs, preload, config, **options):
     """Serve speech over HTTP: the OpenAI audio API (POST /v1/audio/speech, GET /v1/models),
-    the ChatTTS deployments' POST /api/tts and GET /health, streaming GET /tts?text=…, and
-    /metrics. Models stay loaded; each answer streams as its sentences are made."""
+    the ChatTTS deployments' POST /api/tts and GET /health, streaming GET /tts?text=…, long
+    jobs (POST /v1/jobs) and /metrics. Models stay loaded; each answer streams as its
+    sentences are made; jobs not finished when the server stopped go on when it starts."""
     from voxline.server import require_extra
 
     require_extra()
@@ -46,7 +60,9 @@ def serve(host, port, api_keys, api_key_file, max_chars, max_body, per_client, m
 
     from voxline.errors import UsageError
     from voxline.pluginmanager import build_registry, get_plugin_manager
+    from voxline.manifest import default_state_dir
     from voxline.server.app import create_app
+    from voxline.server.jobs import JobQueue
     from voxline.server.limits import Limits
     from voxline.server.speech import SpeechService
     from voxline.settings import load_settings
@@ -67,8 +83,20 @@ def serve(host, port, api_keys, api_key_file, max_chars, max_body, per_client, m
         names = service.default_backends()
         click.echo(f"voxline serve: loading {', '.join(names) or 'nothing'}", err=True)
         service.preload(names)
-    limits = Limits(tuple(keys), max_body, max_chars, per_client, max_in_flight)
-    app = create_app(service, limits)
+    limits = Limits(tuple(keys), max_body, max_chars, per_client, max_in_flight,
+                    max_upload_bytes=max_upload)
+    folder = jobs_dir or default_state_dir() / "serve-jobs"
+    try:
+        jobs = JobQueue(service, folder, max_queued=max_jobs)
+    except OSError as exc:
+        service.close()
+        raise UsageError(f"jobs folder {folder}: {exc.strerror or exc}") from None
+    except BaseException:  # another server holds the folder
+        service.close()
+        raise
+    if jobs.resumed:
+        click.echo(f"voxline serve: resuming {len(jobs.resumed)} unfinished jobs", err=True)
+    app = create_app(service, limits, jobs=jobs, request_timeout_s=request_timeout)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                             timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
@@ -88,4 +116,5 @@ def serve(host, port, api_keys, api_key_file, max_chars, max_body, per_client, m
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     finally:
+        jobs.close()
         service.close()

@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import time
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -20,6 +21,9 @@ from voxline import audio as audio_mod
 from .limits import Limits
 from .speech import (OPENAI_SAMPLE_RATE_HZ, RESPONSE_FORMATS, RequestError, SpeechRequest,
                      SpeechService, SpeechStream)
+
+if TYPE_CHECKING:
+    from .jobs import JobQueue
 
 log = logging.getLogger("voxline.server")
 
@@ -57,23 +61,56 @@ class AudioStreamResponse(StreamingResponse):
             self.on_close()
 
 
-def create_app(service: SpeechService, limits: Limits | None = None) -> Starlette:
-    """The server's ASGI application around one `SpeechService`."""
+def create_app(service: SpeechService, limits: Limits | None = None, *,
+               jobs: "JobQueue | None" = None,
+               request_timeout_s: float | None = None) -> Starlette:
+    """The server's ASGI application around one `SpeechService`; `jobs`: the long-form
+    jobs API (`/v1/jobs`); `request_timeout_s`: a speech request that has waited this long
+    for its audio in all is ended (504 when no audio was sent yet)."""
     from .metrics import ServerMetrics
 
     limits = limits or Limits()
     metrics = ServerMetrics(service.pm)
+    metrics.watch_queue(lambda: service.executor.waiting,
+                        (lambda: jobs.queued()) if jobs is not None else (lambda: 0))
 
-    async def body_of(request: Request) -> dict:
+    def timed_out() -> RequestError:
+        return RequestError(504, f"the speech took longer than this server's limit of "
+                                 f"{request_timeout_s:g} s; send shorter text or use "
+                                 "POST /v1/jobs", kind="server_error", code="timeout")
+
+    class Budget:
+        """A request's time for synthesis: spent only while it waits for audio, so a client
+        that plays a long answer at its own pace is not cut off."""
+
+        def __init__(self):
+            self.left_s = request_timeout_s
+
+    async def read_within(job: SpeechStream, budget: Budget) -> bytes:
+        """The job's next audio, or a 504 RequestError once the budget is spent."""
+        import asyncio
+
+        if budget.left_s is None:
+            return await job.read()
+        started = time.monotonic()
+        try:
+            return await asyncio.wait_for(job.read(), max(0.0, budget.left_s))
+        except asyncio.TimeoutError:
+            raise timed_out() from None
+        finally:
+            budget.left_s -= time.monotonic() - started
+
+    async def body_of(request: Request, most: int | None = None) -> dict:
+        most = most or limits.max_body_bytes
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
-            raise too_large()
+        if declared and declared.isdigit() and int(declared) > most:
+            raise too_large(most)
         raw = bytearray()
         try:
             async for part in request.stream():
                 raw.extend(part)
-                if len(raw) > limits.max_body_bytes:
-                    raise too_large()
+                if len(raw) > most:
+                    raise too_large(most)
         except ClientDisconnect:
             raise RequestError(400, "the request body was cut short") from None
         try:
@@ -85,8 +122,8 @@ def create_app(service: SpeechService, limits: Limits | None = None) -> Starlett
             raise RequestError(400, "the body must be a JSON object", code="invalid_json")
         return data
 
-    def too_large() -> RequestError:
-        return RequestError(413, f"request body over {limits.max_body_bytes} bytes",
+    def too_large(most: int | None = None) -> RequestError:
+        return RequestError(413, f"request body over {most or limits.max_body_bytes} bytes",
                             code="request_too_large")
 
     def text_of(value, param: str) -> str:
@@ -121,6 +158,7 @@ def create_app(service: SpeechService, limits: Limits | None = None) -> Starlett
         """The audio of `speech`: streamed from its first chunk, or (`whole`) as one
         complete body; a job that fails before any audio is an error answer instead."""
         started = time.perf_counter()
+        budget = Budget()
         release = limits.admit(limits.client_of(request))
         try:
             job = service.start(speech)
@@ -135,7 +173,7 @@ def create_app(service: SpeechService, limits: Limits | None = None) -> Starlett
         media_type = RESPONSE_FORMATS[speech.response_format][1]
         streaming = False
         try:
-            first = await job.read()
+            first = await read_within(job, budget)
             if not first:
                 await job.finished()
                 failure = job.failure()
@@ -144,11 +182,11 @@ def create_app(service: SpeechService, limits: Limits | None = None) -> Starlett
             metrics.first_byte(request.url.path, time.perf_counter() - started)
             if not whole:
                 streaming = True
-                return AudioStreamResponse(chunks(job, first), media_type=media_type,
+                return AudioStreamResponse(chunks(job, first, budget), media_type=media_type,
                                            headers={"X-Accel-Buffering": "no"},
                                            on_close=done)
             data = bytearray(first)
-            while part := await job.read():
+            while part := await read_within(job, budget):
                 data.extend(part)
             await job.finished()
             failure = job.failure()
@@ -166,10 +204,14 @@ def create_app(service: SpeechService, limits: Limits | None = None) -> Starlett
         rate = int.from_bytes(data[24:28], "little")
         return audio_mod.wav_header(rate, len(data) - 44) + bytes(data[44:])
 
-    async def chunks(job: SpeechStream, first: bytes):
+    async def chunks(job: SpeechStream, first: bytes, budget: Budget):
         yield first
-        while part := await job.read():
-            yield part
+        try:
+            while part := await read_within(job, budget):
+                yield part
+        except RequestError as error:  # the headers are gone: the stream ends short
+            log.warning("request ended early: %s", error.message)
+            return
         await job.finished()
         failure = job.failure()
         if failure is not None:  # the headers are gone: the stream ends short
@@ -213,6 +255,7 @@ def create_app(service: SpeechService, limits: Limits | None = None) -> Starlett
                 raise RequestError(400, "the message must be a JSON object",
                                    code="invalid_json")
             speech = openai_request(data, "pcm")
+            budget = Budget()
             release = limits.admit(limits.client_of(socket))
             loop = asyncio.get_running_loop()
             events: asyncio.Queue = asyncio.Queue()
@@ -224,8 +267,14 @@ def create_app(service: SpeechService, limits: Limits | None = None) -> Starlett
             waiting = asyncio.ensure_future(events.get())
             try:
                 while True:
-                    await asyncio.wait({reading, waiting},
+                    started_wait = time.monotonic()
+                    left = None if budget.left_s is None else max(0.0, budget.left_s)
+                    await asyncio.wait({reading, waiting}, timeout=left,
                                        return_when=asyncio.FIRST_COMPLETED)
+                    if budget.left_s is not None:
+                        budget.left_s -= time.monotonic() - started_wait
+                        if not reading.done() and not waiting.done():
+                            raise timed_out()
                     if waiting.done():
                         await socket.send_json(waiting.result())
                         waiting = asyncio.ensure_future(events.get())
@@ -305,6 +354,99 @@ def create_app(service: SpeechService, limits: Limits | None = None) -> Starlett
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
+    # -- jobs: long-form work ---------------------------------------------------------------
+
+    def job_queue() -> "JobQueue":
+        if jobs is None:
+            raise RequestError(404, "this server takes no jobs", code="not_found")
+        return jobs
+
+    async def job_submit(request: Request) -> Response:
+        """`POST /v1/jobs`: JSON `{"input": TEXT, "name": NAME, SETTING: VALUE, …}`, or a
+        multipart form with `file` parts (and `input`, `name`, settings as fields)."""
+        queue = job_queue()
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limits.max_upload_bytes:
+            raise too_large_upload()
+        kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if kind == "multipart/form-data":
+            documents, values = await job_form(request)
+        else:
+            data = await body_of(request, limits.max_upload_bytes)
+            documents, values = job_text(data), data
+        for key in ("input", "name"):
+            values.pop(key, None)
+        return JSONResponse(queue.submit(documents, values), status_code=201)
+
+    def too_large_upload() -> RequestError:
+        return RequestError(413, f"a job's upload is over {limits.max_upload_bytes} bytes",
+                            code="request_too_large")
+
+    def job_text(data: dict) -> list[tuple[str, bytes]]:
+        value = data.get("input")
+        if value is None:
+            return []
+        if not isinstance(value, str):
+            raise RequestError(400, "'input' must be a string", param="input")
+        if not value.strip():
+            raise RequestError(400, "'input' is empty: nothing to speak", param="input")
+        name = data.get("name")
+        if name is not None and not isinstance(name, str):
+            raise RequestError(400, "'name' must be a string", param="name")
+        extension = ".ssml" if value.lstrip().startswith("<speak") else ".txt"
+        stem = (name or "input").removesuffix(extension)
+        return [(stem + extension, value.encode("utf-8"))]
+
+    async def job_form(request: Request) -> tuple[list[tuple[str, bytes]], dict]:
+        received = 0
+
+        async def receive():
+            nonlocal received
+            message = await request.receive()
+            received += len(message.get("body", b""))
+            if received > limits.max_upload_bytes:
+                raise too_large_upload()
+            return message
+
+        try:
+            form = await Request(request.scope, receive).form(max_files=100, max_fields=100)
+        except ClientDisconnect:
+            raise RequestError(400, "the request body was cut short") from None
+        except RequestError:
+            raise
+        except Exception as exc:  # the multipart parser's own errors
+            raise RequestError(400, f"the form cannot be read: {exc}",
+                               code="invalid_form") from None
+        try:
+            documents, values = [], {}
+            for key, value in form.multi_items():
+                if isinstance(value, str):
+                    values[key] = value
+                elif key == "file":
+                    documents.append((value.filename or "input.txt", await value.read()))
+                else:
+                    raise RequestError(400, f"a file was sent as {key!r}; send files as "
+                                            "'file'", param=key)
+        finally:
+            await form.close()
+        documents.extend(job_text(values))
+        return documents, values
+
+    async def job_list(request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": job_queue().list()})
+
+    async def job_get(request: Request) -> Response:
+        return JSONResponse(job_queue().describe(request.path_params["id"]))
+
+    async def job_delete(request: Request) -> Response:
+        return JSONResponse(job_queue().cancel(request.path_params["id"]))
+
+    async def job_file(request: Request) -> Response:
+        from starlette.responses import FileResponse
+
+        path = job_queue().file(request.path_params["id"], request.path_params["name"])
+        return FileResponse(path, filename=path.name)
+
     async def not_found(request: Request, exc) -> Response:
         status = getattr(exc, "status_code", 404)
         return error_response(RequestError(status, f"{request.method} {request.url.path}: "
@@ -323,6 +465,11 @@ def create_app(service: SpeechService, limits: Limits | None = None) -> Starlett
     routes = [
         Route("/v1/audio/speech", speech_endpoint, methods=["POST"]),
         Route("/v1/models", models_endpoint, methods=["GET"]),
+        Route("/v1/jobs", job_submit, methods=["POST"]),
+        Route("/v1/jobs", job_list, methods=["GET"]),
+        Route("/v1/jobs/{id}", job_get, methods=["GET"]),
+        Route("/v1/jobs/{id}", job_delete, methods=["DELETE"]),
+        Route("/v1/jobs/{id}/files/{name:path}", job_file, methods=["GET"]),
         WebSocketRoute("/v1/audio/speech/stream", speech_socket),
         Route("/api/tts", api_tts, methods=["POST"]),
         Route("/tts", tts_get, methods=["GET"]),

@@ -19,7 +19,8 @@ OPEN_PATHS = ("/health",)  # liveness probes and the seeds' routers ask without 
 class Limits:
     """`api_keys`: any of them is accepted as `Authorization: Bearer KEY` (none: no key
     needed). `per_client`: requests in progress from one client (its key, else its address)
-    before 429; `max_in_flight`: in all before 503; both with `Retry-After`."""
+    before 429; `max_in_flight`: in all before 503; both with `Retry-After`. Jobs
+    (`/v1/jobs`) are not requests in progress: they wait in the server's job queue."""
 
     api_keys: tuple[str, ...] = ()
     max_body_bytes: int = 1 << 20
@@ -27,6 +28,7 @@ class Limits:
     per_client: int = 4
     max_in_flight: int = 64
     retry_after_s: int = 1
+    max_upload_bytes: int = 50 << 20  # one POST /v1/jobs: its text or files together
     in_flight: int = field(default=0, init=False)
     _clients: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)

@@ -14,9 +14,10 @@ import asyncio
 import dataclasses
 import itertools
 import os
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
@@ -73,6 +74,100 @@ class SpeechRequest:
     sample_rate_hz: int | None = None  # None: the server's setting
 
 
+class WorkerThreads:
+    """The worker threads every request and job shares. Each request (and job) submits
+    through a lane of its own; a waiting task's place is its lane's priority, then its
+    number in its lane, then its arrival: speech requests (priority 0) go before a
+    background job (`lane(1)`), so a long job does not hold up anyone waiting to hear the
+    first sentence, and among requests every one's first chunk goes before anyone's second
+    (the pipeline submits a request's chunks in order), so a long text does not hold up the
+    first audio of the requests behind it. `waiting` is the number of tasks waiting for a
+    thread (`/metrics`' queue depth)."""
+
+    def __init__(self, threads: int, thread_name_prefix: str = "voxline-serve"):
+        self.waiting = 0
+        self._count = threading.Lock()
+        self._tasks: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._work, daemon=True,
+                                          name=f"{thread_name_prefix}_{n}")
+                         for n in range(threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        """A task outside any lane: ahead of every waiting one."""
+        return self._submit((0, 0), fn, args, kwargs)
+
+    def lane(self, priority: int = 0) -> "_Lane":
+        """An executor-like view for one request or job, whose tasks wait behind those of
+        lower `priority` and take turns with other lanes' of the same."""
+        return _Lane(self, priority)
+
+    def _submit(self, priority: tuple[int, int], fn, args, kwargs) -> Future:
+        future: Future = Future()
+        taken = [False]
+
+        def leave(_=None) -> bool:
+            with self._count:
+                if taken[0]:
+                    return False
+                taken[0] = True
+                self.waiting -= 1
+                return True
+
+        with self._count:
+            if self._closed:
+                raise RuntimeError("the server's workers are shut down")
+            self.waiting += 1
+        future.add_done_callback(leave)  # cancelled while it waited
+        self._tasks.put((priority, next(self._order), (future, leave, fn, args, kwargs)))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            _, _, task = self._tasks.get()
+            if task is None:
+                return
+            future, leave, fn, args, kwargs = task
+            leave()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - the caller's to handle
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._count:
+            self._closed = True
+        if cancel_futures:
+            while True:
+                try:
+                    _, _, task = self._tasks.get_nowait()
+                except queue.Empty:
+                    break
+                if task is not None:
+                    task[0].cancel()
+        for _ in self._threads:  # after every task still queued
+            self._tasks.put(((1 << 30, 0), next(self._order), None))
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+
+class _Lane:
+    def __init__(self, threads: WorkerThreads, priority: int):
+        self._threads, self._priority = threads, priority
+        self._numbers = itertools.count(1)
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        return self._threads._submit((self._priority, next(self._numbers)), fn, args, kwargs)
+
+
 class SpeechService:
     """The server's one pipeline: settings, plugins, resident backends and shared workers."""
 
@@ -93,8 +188,8 @@ class SpeechService:
                        if name in registry.backends)
         room = 2 * (settings.batch_size or MAX_AUTO_BATCH) if batching else 0
         self.workers = settings.workers
-        self.executor = ThreadPoolExecutor(settings.workers + room,
-                                           thread_name_prefix="voxline-serve")
+        self.executor = WorkerThreads(settings.workers + room,
+                                      thread_name_prefix="voxline-serve")
         # one cache for every request: opening one per request costs more than a cache hit
         self._numbers = itertools.count(1)
         self._listeners: dict[str, Callable[[dict], None]] = {}
@@ -130,7 +225,7 @@ class SpeechService:
     @voxline.hookimpl
     def chunk_finished(self, document, chunk, audio_duration_s, backend, cached):
         """Each request's chunks, told to whoever started it (the WebSocket's events)."""
-        listener = self._listeners.get(document.name) if document is not None else None
+        listener = self._listeners.get(document.source) if document is not None else None
         if listener is not None:
             listener({"event": "chunk", "index": chunk.index, "text": chunk.source_text,
                       "language": chunk.language, "backend": backend, "cached": cached,
@@ -217,16 +312,17 @@ class SpeechService:
             text = (f'<speak><prosody rate="{request.speed * 100:.0f}%">{escape(text)}'
                     "</prosody></speak>")
         pipeline = Pipeline(self.pm, self.registry, settings, pool=self.pool,
-                            threads=self.executor, store=self.store)
+                            threads=self.executor.lane(0), store=self.store)
         pipeline.format = fmt
-        name = f"request-{next(self._numbers)}"
+        given = GivenText(text, f"request-{next(self._numbers)}")
+        # by its source, "<request-N>", which no file a job reads can be called
+        key = str(given)
         if on_chunk is not None:
-            self._listeners[name] = on_chunk
+            self._listeners[key] = on_chunk
         try:
-            return SpeechStream(pipeline, GivenText(text, name),
-                                lambda: self._listeners.pop(name, None))
+            return SpeechStream(pipeline, given, lambda: self._listeners.pop(key, None))
         except BaseException:
-            self._listeners.pop(name, None)
+            self._listeners.pop(key, None)
             raise
 
 
