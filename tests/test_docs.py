@@ -98,7 +98,8 @@ def test_cli_reference_lists_every_command_and_option(site):
         if command.help:
             # compared without spaces and backticks: the page sets `code` in its own elements
             first = re.sub(r"[\s`\b]", "", command.help.split("\n\n")[0])
-            assert first[:50] in re.sub(r"\s", "", text), f"the CLI reference lacks the help of `{path}`"
+            assert first[:50] in re.sub(r"\s", "", text), \
+                f"the CLI reference lacks the help of `{path}`"
 
 
 def test_configuration_reference_lists_every_setting(site):
@@ -158,8 +159,9 @@ def test_exit_codes_page_lists_every_exit_code(site):
     tree = _page(site, "reference/exit-codes")
     table = next(tree.iter("table"))
     documented = {int(row[0].text_content()) for row in table.iter("tr") if row[0].tag == "td"}
-    assert documented == set(_exit_codes().values()), \
-        f"exit codes in the code: {sorted(set(_exit_codes().values()))}; documented: {sorted(documented)}"
+    in_code = set(_exit_codes().values())
+    assert documented == in_code, f"exit codes in the code: {sorted(in_code)}; " \
+                                  f"documented: {sorted(documented)}"
 
 
 def test_voxline_help_names_every_exit_code():

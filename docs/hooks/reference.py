@@ -231,9 +231,10 @@ def backend_options_reference() -> str:
                 lo = "" if spec.minimum is None else f"{spec.minimum:g}"
                 hi = "" if spec.maximum is None else f"{spec.maximum:g}"
                 bounds = f"{lo}–{hi}"
-            rows.append((f"<code>{spec.name}</code>", spec.type.__name__,
-                         "" if spec.default is None else f"<code>{html.escape(repr(spec.default))}</code>",
-                         bounds, _text(spec.help)))
+            default = "" if spec.default is None else \
+                f"<code>{html.escape(repr(spec.default))}</code>"
+            rows.append((f"<code>{spec.name}</code>", spec.type.__name__, default, bounds,
+                         _text(spec.help)))
         parts += [_table(("key", "type", "default", "range", "what"), rows), ""]
     return "\n".join(parts)
 
