@@ -9,7 +9,7 @@ A page asks for a table with a marker line of its own, e.g. `<!-- reference: cli
 - `backend-options`: every option each built-in backend declares (`Backend.option_specs`),
   for its `[backends.NAME]` table.
 
-tests/test_docs.py builds the site in strict mode and checks that the pages list everything
+tests/docs/test_docs.py builds the site in strict mode and checks that the pages list everything
 the code has, so the reference cannot drift from the code.
 """
 

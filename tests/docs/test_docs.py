@@ -14,7 +14,9 @@ from pathlib import Path
 import click
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
+ROOT = REPO
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import invoke_cli, run_cli, wav_info
+from conftest import SAMPLES, invoke_cli, run_cli, wav_info
 from voxline import lexicon as lexicon_mod
 from voxline.lexicon import Entry, Lexicon
 from voxline.plugins import zhtts_voice
@@ -356,7 +356,7 @@ def test_editing_an_entry_redoes_only_the_chunks_it_touches(tmp_path):
 
 
 def test_the_sample_lexicon_loads():
-    lexicon = lexicon_mod.load([Path(__file__).parent.parent / "samples" / "lexicon.toml"])
+    lexicon = lexicon_mod.load([SAMPLES / "lexicon.toml"])
     assert lexicon.apply("他在重庆长大", "zh").text == "他在重庆长大"
     assert len(lexicon.apply("他在重庆长大", "zh").phonemes) == 2
 
