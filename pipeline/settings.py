@@ -34,7 +34,7 @@ DEFAULT_MAX_CHARS_PER_S = {"zh": 14.0, "yue": 14.0, "ja": 16.0, "ko": 16.0, "*":
 # --verify: the error rate a chunk's transcript may have against its spoken text (CER for
 # zh/yue, WER otherwise; Whisper base). Measured here on news sentences: Piper (en) 0-0.10,
 # eSpeak NG en-us 0-0.20, a different sentence 0.82 or more; Chinese voices good enough to
-# verify measure 0.04-0.12 (eSpeak NG cmn: 0.36-1.0, see README)
+# verify measure 0.04-0.12 (eSpeak NG cmn: 0.36-1.0, see docs/guides/verification.md)
 DEFAULT_VERIFY_MAX_ERROR = {"zh": 0.25, "yue": 0.25, "*": 0.4}
 
 

@@ -1,5 +1,6 @@
 """The benchmark commands run end to end on small inputs and report their figures (no
-thresholds here: speed targets are read from full runs, see the README)."""
+thresholds here: speed targets are read from full runs, see CONTRIBUTING.md and
+BENCHMARKS.md)."""
 
 from __future__ import annotations
 
