@@ -261,6 +261,7 @@ def test_streamed_input_gives_the_chunks_of_the_whole(tmp_path):
     assert text[last.span[0]:last.span[1]].split() == last.source_text.split()
 
 
+@pytest.mark.slow
 def test_dry_run_on_a_large_file_streams_and_writes_nothing(tmp_path):
     para = "The committee will publish its findings next week, officials said.\n\n"
     big = tmp_path / "big.txt"
