@@ -1,6 +1,7 @@
 """Errors a user can cause, each with the exit code the CLI maps it to.
 
-The exit codes are part of voxline's contract (README, "Exit codes"); keep them stable.
+The exit codes are part of voxline's contract (docs/reference/exit-codes.md, tested against
+these constants); keep them stable.
 """
 
 from __future__ import annotations

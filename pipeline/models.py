@@ -34,7 +34,7 @@ class Prosody:
 @dataclass(frozen=True)
 class Terms:
     """The licence of a voice's model and the terms of the data it learned from, as shown to
-    users (`voxline backends`, the README's table, a job's summary).
+    users (`voxline backends`, the voices table in docs/guides/backends.md, a job's summary).
 
     `non_commercial`: the model or its training data may not be used commercially; a job
     that used such a voice says so once in its summary and `--json`.

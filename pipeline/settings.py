@@ -34,7 +34,7 @@ DEFAULT_MAX_CHARS_PER_S = {"zh": 14.0, "yue": 14.0, "ja": 16.0, "ko": 16.0, "*":
 # --verify: the error rate a chunk's transcript may have against its spoken text (CER for
 # zh/yue, WER otherwise; Whisper base). Measured here on news sentences: Piper (en) 0-0.10,
 # eSpeak NG en-us 0-0.20, a different sentence 0.82 or more; Chinese voices good enough to
-# verify measure 0.04-0.12 (eSpeak NG cmn: 0.36-1.0, see README)
+# verify measure 0.04-0.12 (eSpeak NG cmn: 0.36-1.0, see docs/guides/verification.md)
 DEFAULT_VERIFY_MAX_ERROR = {"zh": 0.25, "yue": 0.25, "*": 0.4}
 
 
@@ -77,11 +77,13 @@ class Settings:
     # (a third as many CJK characters)
     subtitles: str | None = None
     subtitle_chars: int = 84
+    # language → the backend (or "backend:voice") that speaks it, unless the text says otherwise
     routes: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ROUTES))
     # dialogue scripts: speaker label → voice ("backend:voice" or a voice); a line that
     # starts with "LABEL:" (or "LABEL：") is that speaker's turn, followed by turn_pause_s
     speakers: Mapping[str, str] = field(default_factory=dict)
     turn_pause_s: float = 0.4
+    # backend name → its options ([backends.NAME]), checked against what the backend declares
     backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # resilience: what happens when a backend fails or returns audio that is too short
     fallback: tuple[str, ...] = ()    # backends to try, in order, when a chunk's own one fails
@@ -101,6 +103,8 @@ class Settings:
     cache: str | None = None
     cache_max: str | None = None      # size bound of a local cache, e.g. "5GB" (LRU eviction)
     cache_ttl: str | None = None      # a Redis cache's entries expire after this long unused
+    # the quality guard's bound per language ("*": any other): audio shorter than the text's
+    # letters divided by it has lost words
     max_chars_per_s: Mapping[str, float] = field(
         default_factory=lambda: dict(DEFAULT_MAX_CHARS_PER_S))
     # verification: each chunk transcribed by an offline recognizer and scored against its

@@ -382,7 +382,7 @@ class ChatTTSLocal(Backend):
         except ImportError as exc:
             raise BackendError(
                 f"chattts-local needs the ChatTTS library and torch ({exc})",
-                hint="pip install 'voxline[chattts]' (see the README's ChatTTS section)"
+                hint="pip install 'voxline[chattts]' (see docs/guides/chattts.md)"
             ) from None
         self._torch = torch
         try:

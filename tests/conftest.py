@@ -28,6 +28,49 @@ def run_cli(*args: str, input: bytes | None = None, cwd: Path | None = None,
     )
 
 
+def invoke_cli(*args: str, input: bytes | None = None, cwd: Path | None = None,
+               env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `voxline ARGS` in this process, through the same entry point as `run_cli` (its
+    exit codes, one-line errors and captured stdout/stderr as bytes) but without starting
+    Python and loading the voices again. For commands that only run and report: keep
+    `run_cli` for signals, streaming `-o -` into a pipe, killing a job and terminals.
+    A `PYTHONPATH` in `env` (`tone_env`'s entry points) is put on `sys.path` for the call."""
+    import contextlib
+    import logging
+    import signal
+
+    from click.testing import CliRunner
+
+    from voxline import pluginmanager
+    from voxline.cli import main as cli_main
+
+    env = dict(env or {})
+    extra_path = [p for p in env.pop("PYTHONPATH", "").split(os.pathsep) if p]
+    saved = (list(sys.path), signal.getsignal(signal.SIGTERM), dict(cli_main.cli.commands),
+             list(pluginmanager._reporters), signal.getsignal(signal.SIGXFSZ))
+    logger = logging.getLogger("voxline")
+    saved_log = (list(logger.handlers), logger.level)
+    sys.path[:0] = extra_path
+    try:
+        with contextlib.chdir(cwd or os.getcwd()), \
+                CliRunner().isolation(input=input, env=env) as (out, err, _):
+            try:
+                cli_main.main(list(args))
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            stdout, stderr = out.getvalue(), err.getvalue()
+    finally:
+        sys.path[:] = saved[0]
+        signal.signal(signal.SIGTERM, saved[1])
+        cli_main.cli.commands.clear()
+        cli_main.cli.commands.update(saved[2])  # commands plugins added stay with the call
+        pluginmanager._reporters[:] = saved[3]
+        signal.signal(signal.SIGXFSZ, saved[4])
+        logger.handlers[:], logger.level = saved_log
+    return subprocess.CompletedProcess(["voxline", *args], code, stdout, stderr)
+
+
 @pytest.fixture
 def tone_env(tmp_path_factory) -> dict:
     """Environment in which `voxline` (as a subprocess) finds the deterministic `tone`

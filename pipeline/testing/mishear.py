@@ -4,7 +4,7 @@ It speaks through Piper (real speech, via the backend host), except that a chunk
 contains the option `trigger` (default "harbour") is spoken as the option `instead` (default
 a sentence about the weather): audio of the right length that says something else, which only
 a recognizer can catch. Load it through the entry point `mishear = voxline.testing.mishear`
-(see `tests/test_verify_cli.py`); configure it under `[backends.mishear]`.
+(see `tests/verify/test_verify_cli.py`); configure it under `[backends.mishear]`.
 """
 
 from __future__ import annotations

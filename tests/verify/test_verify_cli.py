@@ -38,6 +38,7 @@ def text(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_verify_redoes_the_wrong_chunk_on_the_fallback(mishear_env, text, tmp_path,
                                                        whisper_model):
     out = tmp_path / "out"
@@ -84,6 +85,7 @@ def test_verify_redoes_the_wrong_chunk_on_the_fallback(mishear_env, text, tmp_pa
     assert [r["backend"] for r in redone[1]["rejected"]] == ["mishear"]
 
 
+@pytest.mark.slow
 def test_voxline_verify_finds_the_wrong_sentence_in_a_file_made_without_verify(
         mishear_env, text, tmp_path, whisper_model):
     out = tmp_path / "notice.wav"

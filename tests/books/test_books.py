@@ -10,7 +10,7 @@ import subprocess
 import mutagen
 import pytest
 
-from conftest import run_cli
+from conftest import invoke_cli
 from test_chapters import read_chapters
 from voxline.audio import ffmpeg_exe
 
@@ -31,8 +31,8 @@ def epub(tmp_path):
 
 def test_an_epub_becomes_an_m4b_with_its_chapters_cover_and_tags(tmp_path, epub):
     out = tmp_path / "book.m4b"
-    done = run_cli("synth", str(epub), "-o", str(out), "--chapters", "--backend", "espeak",
-                   "--json")
+    done = invoke_cli("synth", str(epub), "-o", str(out), "--chapters", "--backend", "espeak",
+                      "--json")
     assert done.returncode == 0, done.stderr.decode()
     chapters, duration = read_chapters(out)
     assert [c["title"] for c in chapters] == ["Chapter One", "Chapter Two"]
@@ -54,9 +54,9 @@ def test_tags_from_the_command_line_win_and_pick_chooses_chapters(tmp_path, epub
     cover = tmp_path / "mine.png"
     cover.write_bytes(bookfiles.png(rgb=(0, 90, 200)))
     out = tmp_path / "book.mp3"
-    done = run_cli("synth", str(epub), "-o", str(out), "--chapters", "--backend", "espeak",
-                   "--pick", "Chapter Two", "--title", "My Title", "--author", "Me",
-                   "--narrator", "A. Reader", "--cover", str(cover))
+    done = invoke_cli("synth", str(epub), "-o", str(out), "--chapters", "--backend", "espeak",
+                      "--pick", "Chapter Two", "--title", "My Title", "--author", "Me",
+                      "--narrator", "A. Reader", "--cover", str(cover))
     assert done.returncode == 0, done.stderr.decode()
     assert [c["title"] for c in read_chapters(out)[0]] == ["Chapter Two"]
     tags = mutagen.File(out).tags
@@ -72,7 +72,7 @@ def test_an_epub_without_chapters_becomes_a_folder_of_numbered_tracks(tmp_path):
     out = tmp_path / "out"
     args = ("synth", str(book), "-o", str(out), "--format", "mp3", "--backend", "espeak",
             "--json")
-    done = run_cli(*args)
+    done = invoke_cli(*args)
     assert done.returncode == 0, done.stderr.decode()
     folder = out / "唐詩選讀"
     files = sorted(p.name for p in folder.iterdir())
@@ -84,7 +84,7 @@ def test_an_epub_without_chapters_becomes_a_folder_of_numbered_tracks(tmp_path):
         assert str(tags["TALB"]) == "唐詩選讀" and str(tags["TPE1"]) == "孟浩然"
         assert str(tags["TIT2"]) == name[3:-4] and str(tags["TPUB"]) == "測試出版社"
         assert tags.getall("APIC")[0].data == bookfiles.png(rgb=(0, 0, 0))
-    again = run_cli(*args)
+    again = invoke_cli(*args)
     assert [d["status"] for d in json.loads(again.stdout)["documents"]] == ["up to date"] * 2
 
 
@@ -95,8 +95,8 @@ def test_other_documents_become_one_file_each(tmp_path):
     page.write_text("<html><body><nav>Home</nav><article><h1>News</h1><p>The bridge "
                     "opened today.</p></article></body></html>", encoding="utf-8")
     out = tmp_path / "out"
-    done = run_cli("synth", str(pdf), str(docx), str(page), "-o", str(out), "--backend",
-                   "espeak", "--format", "m4a")
+    done = invoke_cli("synth", str(pdf), str(docx), str(page), "-o", str(out), "--backend",
+                      "espeak", "--format", "m4a")
     assert done.returncode == 0, done.stderr.decode()
     assert sorted(p.name for p in out.iterdir()) == ["memo.m4a", "page.m4a", "paper.m4a"]
     assert mutagen.File(out / "paper.m4a").tags["©nam"] == ["The PDF Book"]
@@ -105,7 +105,7 @@ def test_other_documents_become_one_file_each(tmp_path):
 
 
 def test_voxline_chapters_lists_what_would_be_read(tmp_path, epub):
-    done = run_cli("chapters", str(epub), "--backend", "espeak", "--json")
+    done = invoke_cli("chapters", str(epub), "--backend", "espeak", "--json")
     assert done.returncode == 0, done.stderr.decode()
     listing = json.loads(done.stdout)
     numbered = [(e["number"], e["title"]) for e in listing["chapters"]]
@@ -115,24 +115,24 @@ def test_voxline_chapters_lists_what_would_be_read(tmp_path, epub):
     one = listing["chapters"][3]
     assert one["words"] == 29 and set(one["estimated_s"]) == {"espeak"}
     assert 5 < one["estimated_s"]["espeak"] < 30
-    text = run_cli("chapters", str(epub), "--pick", "2").stdout.decode()
+    text = invoke_cli("chapters", str(epub), "--pick", "2").stdout.decode()
     assert "(skipped: front matter, copyright-page" in text
     assert "Chapter One" in text and "(not picked)" in text
-    dry = run_cli("synth", str(epub), "-o", str(tmp_path / "b.m4b"), "--chapters",
-                  "--dry-run", "--backend", "espeak")
+    dry = invoke_cli("synth", str(epub), "-o", str(tmp_path / "b.m4b"), "--chapters",
+                     "--dry-run", "--backend", "espeak")
     assert dry.returncode == 0 and "2 chapters to read" in dry.stdout.decode()
     assert not (tmp_path / "b.m4b").exists()
 
 
 def test_what_books_refuse(tmp_path, epub):
-    one_file = run_cli("synth", str(epub), "-o", str(tmp_path / "book.mp3"))
+    one_file = invoke_cli("synth", str(epub), "-o", str(tmp_path / "book.mp3"))
     assert one_file.returncode == 2 and "--chapters" in one_file.stderr.decode()
-    bad_pick = run_cli("synth", str(epub), "-o", str(tmp_path / "b.m4b"), "--chapters",
-                       "--pick", "9")
+    bad_pick = invoke_cli("synth", str(epub), "-o", str(tmp_path / "b.m4b"), "--chapters",
+                          "--pick", "9")
     assert bad_pick.returncode == 2 and "chapters 1 to 2" in bad_pick.stderr.decode()
     broken = tmp_path / "broken.epub"
     broken.write_bytes(b"PK\x03\x04 not really")
-    failed = run_cli("synth", str(broken), "-o", str(tmp_path / "out"))
+    failed = invoke_cli("synth", str(broken), "-o", str(tmp_path / "out"))
     assert failed.returncode == 3
     assert failed.stderr.decode().strip() == \
         f"voxline: error: {broken}: not an EPUB (not a zip file)"

@@ -9,6 +9,9 @@ from conftest import SAMPLES, run_cli, wav_info
 
 from voxline.audio import measure
 
+# the whole job over the samples, once for the module: about a minute on 2 cores
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def synth_samples(tmp_path_factory):

@@ -2,13 +2,13 @@
 
 import json
 
-from conftest import run_cli
+from conftest import invoke_cli
 
 from voxline.errors import EXIT_INPUT, EXIT_USAGE
 
 
 def synth_json(*args):
-    proc = run_cli("synth", *args, "--json", "-q")
+    proc = invoke_cli("synth", *args, "--json", "-q")
     return proc, json.loads(proc.stdout) if proc.stdout else None
 
 
@@ -55,7 +55,7 @@ def test_gbk_and_utf16_files_are_read_correctly(tmp_path):
     (tmp_path / "utf16.txt").write_bytes(text.encode("utf-16"))
     (tmp_path / "bom.txt").write_bytes(text.encode("utf-8-sig"))
     for name in ("gbk.txt", "gb18030.txt", "utf16.txt", "bom.txt"):
-        proc = run_cli("normalize", str(tmp_path / name))
+        proc = invoke_cli("normalize", str(tmp_path / name))
         assert proc.returncode == 0, proc.stderr.decode()
         assert proc.stdout.decode().strip() == "今天是二零二四年三月五日，天气晴。"
     proc, report = synth_json(str(tmp_path), "-o", str(tmp_path / "out"))
@@ -65,7 +65,7 @@ def test_gbk_and_utf16_files_are_read_correctly(tmp_path):
 def test_undecodable_file_names_file_and_position(tmp_path):
     bad = tmp_path / "latin1.txt"
     bad.write_bytes("Caf\u00e9 au lait, na\u00efve r\u00e9sum\u00e9.\n".encode("latin-1"))
-    proc = run_cli("normalize", str(bad))
+    proc = invoke_cli("normalize", str(bad))
     assert proc.returncode == EXIT_INPUT
     message = proc.stderr.decode()
     assert "latin1.txt" in message and "not valid UTF-8 at byte 3 (line 1)" in message
@@ -73,15 +73,15 @@ def test_undecodable_file_names_file_and_position(tmp_path):
 
 
 def test_usage_errors(tmp_path):
-    proc = run_cli("synth", str(tmp_path / "missing.txt"), "-o", str(tmp_path))
+    proc = invoke_cli("synth", str(tmp_path / "missing.txt"), "-o", str(tmp_path))
     assert proc.returncode == EXIT_USAGE and b"no such file" in proc.stderr
-    proc = run_cli("synth", str(tmp_path), "-o", str(tmp_path / "o"))
+    proc = invoke_cli("synth", str(tmp_path), "-o", str(tmp_path / "o"))
     assert proc.returncode == EXIT_USAGE and b"no .txt or .ssml files" in proc.stderr
     (tmp_path / "a.txt").write_text("hi", encoding="utf-8")
-    proc = run_cli("synth", str(tmp_path / "a.txt"), "-o", str(tmp_path / "o"), "--workers", "0")
+    proc = invoke_cli("synth", str(tmp_path / "a.txt"), "-o", str(tmp_path / "o"), "--workers", "0")
     assert proc.returncode == EXIT_USAGE and b"workers must be at least 1" in proc.stderr
-    proc = run_cli("synth", str(tmp_path / "a.txt"), "-o", str(tmp_path / "o"),
-                   "--backend", "nope")
+    proc = invoke_cli("synth", str(tmp_path / "a.txt"), "-o", str(tmp_path / "o"),
+                      "--backend", "nope")
     assert proc.returncode == 4 and b"unknown backend 'nope'" in proc.stderr
     assert not (tmp_path / "o").exists()
 

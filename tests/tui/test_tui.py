@@ -47,6 +47,7 @@ def _row(app, table_id, key) -> list[str]:
     return app.query_one(f"#{table_id}").row_text(key).split()
 
 
+@pytest.mark.slow
 def test_a_real_job_over_the_samples_runs_to_completion(tmp_path, private_cache):
     planned = plan_job([str(SAMPLES)], str(tmp_path / "out"), False, None, {})
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, wav_info
+from conftest import SAMPLES, invoke_cli, run_cli, wav_info
 from voxline import lexicon as lexicon_mod
 from voxline.lexicon import Entry, Lexicon
 from voxline.plugins import zhtts_voice
@@ -190,7 +190,7 @@ def test_bad_lexicon_is_a_one_line_usage_error(tmp_path, content, expected):
     for args in (("normalize", "--lexicon", str(path), "-t", "Hello."),
                  ("synth", str(tmp_path / "a.txt"), "-o", str(tmp_path / "out"),
                   "--backend", "espeak", "--lexicon", str(path))):
-        result = run_cli(*args)
+        result = invoke_cli(*args)
         err = result.stderr.decode()
         assert result.returncode == 2, err
         assert err.count("\n") == 1 and err.startswith(f"voxline: error: {path}"), err
@@ -203,7 +203,7 @@ def test_pls_with_an_unknown_alphabet(tmp_path):
     pls.write_text('<lexicon xmlns="http://www.w3.org/2005/01/pronunciation-lexicon" '
                    'alphabet="x-sampa" xml:lang="en"><lexeme><grapheme>Nguyen</grapheme>'
                    '<phoneme>w I n</phoneme></lexeme></lexicon>', encoding="utf-8")
-    result = run_cli("normalize", "--lexicon", str(pls), "-t", "Hi.")
+    result = invoke_cli("normalize", "--lexicon", str(pls), "-t", "Hi.")
     assert result.returncode == 2
     assert (f"{pls}: [en] 'Nguyen': unknown phoneme alphabet 'x-sampa'"
             in result.stderr.decode())
@@ -214,7 +214,7 @@ def test_pls_with_an_unknown_alphabet(tmp_path):
 
 def test_normalize_shows_what_each_entry_did(tmp_path):
     path = _lexicon(tmp_path, LEXICON + 'unused = "never"\n')
-    result = run_cli("normalize", "--lexicon", str(path), "-t",
+    result = invoke_cli("normalize", "--lexicon", str(path), "-t",
                      "Nguyen said the weather at 90 kph was fine.")
     assert result.returncode == 0, result.stderr.decode()
     # entries act on the spoken text: the normalizer wrote "90 kph" out
@@ -278,9 +278,9 @@ def test_a_backend_without_phonemes_speaks_the_replacement(tmp_path, tone_env):
     text.write_text("I met Nguyen today.", encoding="utf-8")
     lexicon = _lexicon(tmp_path)
     base = ("synth", str(text), "--backend", "tone", "--no-cache", "-q", "--lang", "en")
-    plain = run_cli(*base, "-o", str(tmp_path / "plain.wav"), env=tone_env)
-    lexed = run_cli(*base, "-o", str(tmp_path / "lex.wav"), "--lexicon", str(lexicon),
-                    env=tone_env)
+    plain = invoke_cli(*base, "-o", str(tmp_path / "plain.wav"), env=tone_env)
+    lexed = invoke_cli(*base, "-o", str(tmp_path / "lex.wav"), "--lexicon", str(lexicon),
+                       env=tone_env)
     assert plain.returncode == lexed.returncode == 0, lexed.stderr.decode()
     # the tone backend's audio is 0.08 s per character: "Win" is three letters shorter
     difference = wav_info(tmp_path / "plain.wav")[3] - wav_info(tmp_path / "lex.wav")[3]
@@ -356,7 +356,7 @@ def test_editing_an_entry_redoes_only_the_chunks_it_touches(tmp_path):
 
 
 def test_the_sample_lexicon_loads():
-    lexicon = lexicon_mod.load([Path(__file__).parent.parent / "samples" / "lexicon.toml"])
+    lexicon = lexicon_mod.load([SAMPLES / "lexicon.toml"])
     assert lexicon.apply("他在重庆长大", "zh").text == "他在重庆长大"
     assert len(lexicon.apply("他在重庆长大", "zh").phonemes) == 2
 

@@ -315,6 +315,7 @@ def test_a_language_no_backend_speaks_is_said_clearly(tmp_path):
 
 # -- adaptive quality -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_backend_over_its_rtf_limit_hands_the_rest_of_the_job_to_a_cheaper_one(tmp_path):
     source = tmp_path / "long.txt"
     source.write_text("\n\n".join(

@@ -1,5 +1,6 @@
 """The benchmark commands run end to end on small inputs and report their figures (no
-thresholds here: speed targets are read from full runs, see the README)."""
+thresholds here: speed targets are read from full runs, see CONTRIBUTING.md and
+BENCHMARKS.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from conftest import REPO
 
@@ -28,6 +31,7 @@ def test_first_audio_reports_the_time_to_the_first_audio_byte(tmp_path):
         assert 0 < row["header_s"] <= row["first_audio_s"] <= row["total_s"]
 
 
+@pytest.mark.slow
 def test_vs_piper_compares_both_sides_on_the_same_input(tmp_path):
     result = bench(tmp_path, "vs-piper", "--chars", "300", "--files", "2")
     long, short = result["long_text"], result["short_files"]
@@ -36,6 +40,7 @@ def test_vs_piper_compares_both_sides_on_the_same_input(tmp_path):
     assert short["files"] == 2 and short["w2_vs_piper"] > 0
 
 
+@pytest.mark.slow
 def test_the_suite_prints_one_table_with_every_comparison(tmp_path):
     out = tmp_path / "suite.json"
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "suite", "--smoke", "--json",

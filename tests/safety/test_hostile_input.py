@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, wav_info
+from conftest import invoke_cli, wav_info
 from voxline.errors import EXIT_INPUT, EXIT_OUTPUT
 from voxline.normalize import NormalizerSet
 from voxline.pluginmanager import build_registry, get_plugin_manager
@@ -25,7 +25,7 @@ GOOD = "The council met on Tuesday. It approved the budget.\n"
 
 
 def synth(*args, env=None):
-    proc = run_cli("synth", *args, "--json", "-q", env=env)
+    proc = invoke_cli("synth", *args, "--json", "-q", env=env)
     assert b"Traceback" not in proc.stderr, proc.stderr.decode()
     return proc, json.loads(proc.stdout) if proc.stdout.strip() else None
 
@@ -86,8 +86,8 @@ def test_a_20000_character_line_without_punctuation(tmp_path, tone_env):
         source = tmp_path / name
         source.write_text(text)
         out = tmp_path / (name + ".wav")
-        plan = json.loads(run_cli("synth", str(source), "-o", str(out), "--backend", "tone",
-                                  "--dry-run", "--json", env=tone_env).stdout)
+        plan = json.loads(invoke_cli("synth", str(source), "-o", str(out), "--backend", "tone",
+                                     "--dry-run", "--json", env=tone_env).stdout)
         assert plan["chunks"] >= 20000 // 40  # within the backend's 40-character budget
         proc, report = synth(str(source), "-o", str(out), "--backend", "tone", "--config",
                              str(config), env=tone_env)
@@ -155,7 +155,7 @@ def _mount_tmpfs(path: Path, options: str) -> bool:
 def test_output_folder_that_is_not_writable(tmp_path):
     (tmp_path / "a.txt").write_text(GOOD)
     afile = tmp_path / "a.txt"
-    proc = run_cli("synth", str(afile), "-o", str(afile / "out"), "--backend", "espeak")
+    proc = invoke_cli("synth", str(afile), "-o", str(afile / "out"), "--backend", "espeak")
     assert proc.returncode == EXIT_OUTPUT
     assert b"cannot write into" in proc.stderr and b"Not a directory" in proc.stderr
     readonly = tmp_path / "ro"
@@ -168,7 +168,7 @@ def test_output_folder_that_is_not_writable(tmp_path):
     else:
         pytest.skip("root without mount: no folder can be made unwritable here")
     try:
-        proc = run_cli("synth", str(afile), "-o", str(readonly / "out"), "--backend", "espeak")
+        proc = invoke_cli("synth", str(afile), "-o", str(readonly / "out"), "--backend", "espeak")
         assert proc.returncode == EXIT_OUTPUT and reason in proc.stderr
         assert b"Traceback" not in proc.stderr
     finally:
@@ -266,13 +266,14 @@ def test_streamed_input_gives_the_chunks_of_the_whole(tmp_path):
     assert text[last.span[0]:last.span[1]].split() == last.source_text.split()
 
 
+@pytest.mark.slow
 def test_dry_run_on_a_large_file_streams_and_writes_nothing(tmp_path):
     para = "The committee will publish its findings next week, officials said.\n\n"
     big = tmp_path / "big.txt"
     big.write_text(para * 40000)  # 2.8 MB: read and segmented in blocks
     out = tmp_path / "out"
-    proc = run_cli("synth", str(big), "-o", str(out), "--backend", "espeak", "--dry-run",
-                   "--json")
+    proc = invoke_cli("synth", str(big), "-o", str(out), "--backend", "espeak", "--dry-run",
+                      "--json")
     assert proc.returncode == 0, proc.stderr.decode()
     plan = json.loads(proc.stdout)
     assert plan["chunks"] == 40000 and plan["cached"] == 0

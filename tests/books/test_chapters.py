@@ -7,7 +7,7 @@ import json
 import re
 import subprocess
 
-from conftest import SAMPLES, run_cli
+from conftest import SAMPLES, invoke_cli
 from voxline.audio import ffmpeg_exe
 
 
@@ -31,8 +31,8 @@ def read_chapters(path) -> tuple[list[dict], float]:
 def test_a_folder_becomes_an_m4b_with_a_chapter_per_file(tmp_path):
     book = tmp_path / "book.m4b"
     env = {"VOXLINE_STATE_DIR": str(tmp_path / "state")}
-    done = run_cli("synth", str(SAMPLES / "book"), "-o", str(book), "--chapters",
-                   "--backend", "espeak", "--json", env=env)
+    done = invoke_cli("synth", str(SAMPLES / "book"), "-o", str(book), "--chapters",
+                      "--backend", "espeak", "--json", env=env)
     assert done.returncode == 0, done.stderr.decode()
     chapters, duration = read_chapters(book)
     assert [c["title"] for c in chapters] == ["The Harbour", "The Letter"]
@@ -47,7 +47,7 @@ def test_a_folder_becomes_an_m4b_with_a_chapter_per_file(tmp_path):
         [("The Harbour", True), ("The Letter", True)]
     assert not (tmp_path / ".book.m4b.chapters").exists()  # the work folder is gone
     # the table of contents is in the job's manifest
-    shown = run_cli("jobs", "show", report["job"], "--json", env=env)
+    shown = invoke_cli("jobs", "show", report["job"], "--json", env=env)
     assert json.loads(shown.stdout)["book"]["chapters"] == toc
 
 
@@ -57,8 +57,8 @@ def test_one_markdown_file_becomes_an_mp3_with_a_chapter_per_heading(tmp_path):
                       "## Sport\n\nThe home side won 2 to 1.\n\n# Markets\n\nShares rose.\n",
                       encoding="utf-8")
     out = tmp_path / "bulletin.mp3"
-    done = run_cli("synth", str(source), "-o", str(out), "--chapters", "--backend", "espeak",
-                   "--lang", "en")
+    done = invoke_cli("synth", str(source), "-o", str(out), "--chapters", "--backend", "espeak",
+                      "--lang", "en")
     assert done.returncode == 0, done.stderr.decode()
     chapters, duration = read_chapters(out)
     assert [c["title"] for c in chapters] == ["Bulletin", "Weather", "Sport", "Markets"]
@@ -79,7 +79,7 @@ def test_a_failed_chapter_keeps_the_work_and_the_same_command_finishes_it(tmp_pa
     env = {"CHATTTS_V1_URL": "http://127.0.0.1:9", "VOXLINE_STATE_DIR": str(tmp_path / "s")}
     args = ("synth", str(folder), "-o", str(book), "--chapters", "--backend", "espeak",
             "--retries", "0", "--json")
-    failed = run_cli(*args, env=env)
+    failed = invoke_cli(*args, env=env)
     assert failed.returncode == 4, failed.stderr.decode()
     assert not book.exists()
     report = json.loads(failed.stdout)
@@ -87,7 +87,7 @@ def test_a_failed_chapter_keeps_the_work_and_the_same_command_finishes_it(tmp_pa
     assert (tmp_path / ".book.m4b.chapters" / "01.wav").is_file() or \
         (tmp_path / ".book.m4b.chapters" / "001.wav").is_file()
     (folder / "2.ssml").write_text("<speak>The second chapter.</speak>", encoding="utf-8")
-    done = run_cli(*args, env=env)
+    done = invoke_cli(*args, env=env)
     assert done.returncode == 0, done.stderr.decode()
     statuses = [d["status"] for d in json.loads(done.stdout)["documents"]]
     assert statuses[0] == "up to date"  # chapter 1 was not made again
@@ -96,7 +96,7 @@ def test_a_failed_chapter_keeps_the_work_and_the_same_command_finishes_it(tmp_pa
 
 def test_what_chapters_refuse(tmp_path):
     for output in (str(tmp_path / "out"), "-", str(tmp_path / "book.wav")):
-        done = run_cli("synth", str(SAMPLES / "book"), "-o", output, "--chapters")
+        done = invoke_cli("synth", str(SAMPLES / "book"), "-o", output, "--chapters")
         assert done.returncode == 2, (output, done.stderr.decode())
         assert "m4b" in done.stderr.decode().lower()
 
@@ -107,8 +107,8 @@ def test_a_book_with_loudness_and_subtitles_over_all_its_chapters(tmp_path):
     from voxline.subtitles import parse
 
     book = tmp_path / "book.m4b"
-    done = run_cli("synth", str(SAMPLES / "book"), "-o", str(book), "--chapters",
-                   "--backend", "espeak", "--loudness", "-18", "--subtitles", "vtt", "--json")
+    done = invoke_cli("synth", str(SAMPLES / "book"), "-o", str(book), "--chapters",
+                      "--backend", "espeak", "--loudness", "-18", "--subtitles", "vtt", "--json")
     assert done.returncode == 0, done.stderr.decode()
     assert abs(ebur128(book)["i"] + 18) <= 1.0
     chapters, duration = read_chapters(book)

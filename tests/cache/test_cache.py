@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 
 from conftest import run_cli
 
@@ -39,6 +40,7 @@ def synthesized(report: dict) -> int:
     return sum(b["chunks"] for b in report["backends"].values())
 
 
+@pytest.mark.slow
 def test_second_run_synthesizes_nothing_and_writes_the_same_bytes(tmp_path):
     # Piper samples noise, so two fresh runs differ: the cache makes the second run the first's
     source = book(tmp_path / "b.txt", 12).with_suffix(".txt")
@@ -52,6 +54,7 @@ def test_second_run_synthesizes_nothing_and_writes_the_same_bytes(tmp_path):
     assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
 
 
+@pytest.mark.slow
 def test_key_changes_with_what_changes_the_sound_only(tmp_path):
     source = book(tmp_path / "b.txt", 6)
     cache = tmp_path / "cache"
@@ -149,6 +152,7 @@ def _cached_chunks(cache: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_points_then_resume_gives_identical_bytes(tmp_path, tone_env):
     """A deterministic backend (`tone`, 20 ms a chunk) so that a chunk synthesized after the
     restart is the same as in the uninterrupted run. (eSpeak NG is not: it carries state

@@ -109,6 +109,7 @@ def test_initialisms_are_read_letter_by_letter(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("faster_whisper") is None,
                     reason="the recognizer is not installed (pip install 'voxline[verify]')")
+@pytest.mark.slow
 def test_the_recognizer_hears_the_spliced_words(tmp_path):
     from voxline.verify import Recognizer, error_rate
 

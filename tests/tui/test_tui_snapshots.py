@@ -2,8 +2,8 @@
 GPUs from a fixed sampler and with no GPU. The job is a scripted sequence of the pipeline's
 events on a fixed clock, so every run draws the same screen.
 
-After an intended change of the layout: `pytest tests/test_tui_snapshots.py
---snapshot-update`, then look at the SVGs under tests/__snapshots__/ before committing.
+After an intended change of the layout: `pytest tests/tui/test_tui_snapshots.py
+--snapshot-update`, then look at the SVGs under tests/tui/__snapshots__/ before committing.
 """
 
 from __future__ import annotations

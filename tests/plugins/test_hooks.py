@@ -34,7 +34,7 @@ def test_every_hook_is_documented_with_its_signature(name):
 
 @pytest.mark.parametrize("name", sorted(HOOKS))
 def test_every_hook_is_implemented_by_a_test(name):
-    sources = "\n".join(p.read_text(encoding="utf-8") for p in (REPO / "tests").glob("*.py"))
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in (REPO / "tests").rglob("*.py"))
     assert re.search(rf"def {name}\(", sources), f"no test implements the hook {name}"
 
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, wav_info
+from conftest import invoke_cli, wav_info
 from voxline.errors import EXIT_USAGE
 
 GOOD = "The council met on Tuesday. It approved the budget.\n"
 
 
 def synth(*args, env=None, cwd=None):
-    proc = run_cli("synth", *args, "--json", "-q", env=env, cwd=cwd)
+    proc = invoke_cli("synth", *args, "--json", "-q", env=env, cwd=cwd)
     assert b"Traceback" not in proc.stderr, proc.stderr.decode()
     return proc, json.loads(proc.stdout) if proc.stdout.strip() else None
 
@@ -84,25 +84,25 @@ def test_credentials_are_never_stored_printed_or_logged(tmp_path, tone_env):
     env = {**tone_env, "VOXLINE_STATE_DIR": str(state), "VOXLINE_CACHE_DIR": str(cache)}
     secrets = (b"S3CRET-PW", b"S3CRET-URL", b"S3CRETKEY")
     printed = b""
-    proc = run_cli("-v", "synth", str(source), "-o", str(tmp_path / "out"), "--backend", "tone",
-                   "--cache", "redis://:S3CRET-PW@127.0.0.1:1/0", "--config", str(config),
-                   "--json", env=env)
+    proc = invoke_cli("-v", "synth", str(source), "-o", str(tmp_path / "out"), "--backend", "tone",
+                      "--cache", "redis://:S3CRET-PW@127.0.0.1:1/0", "--config", str(config),
+                      "--json", env=env)
     assert proc.returncode == 0, proc.stderr.decode()
     assert b"redis://:***@127.0.0.1:1/0" in proc.stderr + proc.stdout
     printed += proc.stdout + proc.stderr
-    proc = run_cli("synth", str(source), "-o", str(tmp_path / "out2"), "--backend", "openai",
-                   "--config", str(config), "-q", env=env)
+    proc = invoke_cli("synth", str(source), "-o", str(tmp_path / "out2"), "--backend", "openai",
+                      "--config", str(config), "-q", env=env)
     assert proc.returncode == 4 and b"reader:***@127.0.0.1" in proc.stdout + proc.stderr
     printed += proc.stdout + proc.stderr
-    jobs = json.loads(run_cli("jobs", "--json", env=env).stdout)
+    jobs = json.loads(invoke_cli("jobs", "--json", env=env).stdout)
     for job in jobs:
         for args in (("jobs", "show", job["id"]), ("jobs", "show", job["id"], "--json")):
-            shown = run_cli(*args, env=env)
+            shown = invoke_cli(*args, env=env)
             assert shown.returncode == 0
             printed += shown.stdout + shown.stderr
     for args in (("backends", "--no-check", "--config", str(config)),
                  ("backends", "--no-check", "--json", "--config", str(config))):
-        shown = run_cli(*args, env=env)
+        shown = invoke_cli(*args, env=env)
         assert shown.returncode == 0, shown.stderr.decode()
         printed += shown.stdout + shown.stderr
     assert b"***" in printed
@@ -139,7 +139,7 @@ def test_config_files_read_are_shown_and_unsafe_ones_refused(tmp_path, tone_env)
     proc, report = synth(*args, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr.decode()
     assert report["config"] == str(local)
-    proc = run_cli("-v", "synth", *args, "--force", env=env, cwd=tmp_path)
+    proc = invoke_cli("-v", "synth", *args, "--force", env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr.decode()
     assert f"config: {local}" in proc.stdout.decode()
     assert "config file voxline.toml (found in the current folder)" in proc.stderr.decode()
@@ -150,14 +150,14 @@ def test_file_names_are_shown_without_their_control_characters(tmp_path):
     retitle.write_text(GOOD)
     binary = tmp_path / "clear\x1b[2J\u202eexe.txt"
     binary.write_bytes(b"\x00\x01\x02" * 10)
-    proc = run_cli("synth", str(retitle), str(binary), "-o", str(tmp_path / "out"),
-                   "--backend", "espeak")
+    proc = invoke_cli("synth", str(retitle), str(binary), "-o", str(tmp_path / "out"),
+                      "--backend", "espeak")
     assert proc.returncode == 3
     shown = proc.stdout + proc.stderr
     assert b"\x1b]0;" not in shown and b"\x1b[2J" not in shown and b"\x07" not in shown
     assert "\u202e".encode() not in shown
     assert b"clear\\x1b[2J\\u202eexe.txt: binary file" in shown
-    proc = run_cli("synth", str(tmp_path / "gone\x1b[2J.txt"), "-o", str(tmp_path / "out"))
+    proc = invoke_cli("synth", str(tmp_path / "gone\x1b[2J.txt"), "-o", str(tmp_path / "out"))
     assert proc.returncode == EXIT_USAGE and b"gone\\x1b[2J.txt: no such file" in proc.stderr
 
 
@@ -174,10 +174,10 @@ def test_inputs_that_used_to_get_unhelpful_messages(tmp_path):
     assert docs["notepad.txt"]["error"] is None and wav_info(out / "notepad.wav")[3] > 1
     loop = tmp_path / "loop.txt"
     loop.symlink_to(loop)
-    proc = run_cli("synth", str(loop), "-o", str(out))
+    proc = invoke_cli("synth", str(loop), "-o", str(out))
     assert proc.returncode == EXIT_USAGE and b"a symbolic link loop" in proc.stderr
     (tmp_path / "a.txt").write_text(GOOD)
-    proc = run_cli("synth", str(tmp_path / "a.txt"), "-o", str(out / "a.xyz"))
+    proc = invoke_cli("synth", str(tmp_path / "a.txt"), "-o", str(out / "a.xyz"))
     assert proc.returncode == EXIT_USAGE
     assert b"unknown output extension '.xyz'" in proc.stderr
     assert not (out / "a.xyz").exists()
@@ -208,14 +208,14 @@ def test_backend_options_and_environment_values_are_checked_by_name(tmp_path):
             ('rate_wpm = "fast"', b"[backends.espeak] rate_wpm = 'fast': must be a number")):
         config.write_text(f"[backends.espeak]\n{table}\n")
         for command in (args, ("backends", "--no-check")):
-            proc = run_cli(*command, "--config", str(config))
+            proc = invoke_cli(*command, "--config", str(config))
             assert proc.returncode == EXIT_USAGE and message in proc.stderr, proc.stderr
     for variable, value, message in (
             ("VOXLINE_WORKERS", "0", b"VOXLINE_WORKERS='0': workers must be at least 1"),
             ("VOXLINE_CACHE_MAX", "lots", b"VOXLINE_CACHE_MAX='lots': cannot read 'lots' as "
                                           b"a size"),
             ("VOXLINE_FORMAT", "wma", b"VOXLINE_FORMAT='wma': unknown format 'wma'")):
-        proc = run_cli(*args, env={variable: value})
+        proc = invoke_cli(*args, env={variable: value})
         assert proc.returncode == EXIT_USAGE and message in proc.stderr, proc.stderr
 
 
