@@ -184,16 +184,10 @@ def test_readme_is_a_short_front_page():
     assert block[1] == ci[-1], "the README's test command is not the one .ci/run runs"
 
 
-# pages linked before they exist, owned by a branch that lands them: merged together
-PENDING = {"docs/scale-out.md"}
-
-
 def test_readme_links_resolve():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
     local = [link for link in links if "://" not in link]
     assert len(local) >= 10, "the README should link its readers to the docs"
     for link in local:
-        if link in PENDING and not (ROOT / link).exists():
-            continue
         assert (ROOT / link).exists(), f"README.md links to {link}, which does not exist"
