@@ -32,7 +32,7 @@ from .batching import BatchingBackend
 from .control import JobCancelled, JobControl
 from .errors import EXIT_INTERRUPTED, EXIT_OK, BackendError, InputError, VoxlineError
 from .executor import Executor, LocalExecutor
-from .models import Chunk, Document
+from .models import Chunk, Document, InputStatus
 from .normalize import NormalizerSet
 from .pluginmanager import Registry
 from .prepare import PreparedInput, prepare_input
@@ -75,9 +75,8 @@ class DocumentResult:
     stage_s: dict[str, float] = field(default_factory=dict)
     backends: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    # new, changed (input edited since the last run), resumed (an unfinished run), redone
-    # (settings changed, output missing or altered, or --force), up to date (skipped)
-    status: str = "new"
+    status: InputStatus = InputStatus.NEW
+    cancelled: bool = False  # stopped by a cancel (the TUI, the server, Ctrl-C in a job)
     cached: int = 0  # chunks that came from the cache
     loudness: dict | None = None  # --loudness: measured before and after (LoudnessReport)
     subtitles: str | None = None  # --subtitles: the file written beside the output
@@ -109,7 +108,7 @@ class JobReport:
     @property
     def audio_s(self) -> float:
         """Audio produced by this run (inputs already up to date not counted)."""
-        return sum(d.audio_s for d in self.documents if d.status != "up to date")
+        return sum(d.audio_s for d in self.documents if d.status != InputStatus.UP_TO_DATE)
 
     @property
     def rtf(self) -> float | None:
@@ -132,8 +131,8 @@ class JobReport:
     def to_dict(self) -> dict:
         return {
             "files": max(self.inputs, len(self.documents)),
-            "written": sum(1 for d in self.documents if d.ok and d.status != "up to date"),
-            "up_to_date": sum(1 for d in self.documents if d.status == "up to date"),
+            "written": sum(1 for d in self.documents if d.ok and d.status != InputStatus.UP_TO_DATE),
+            "up_to_date": sum(1 for d in self.documents if d.status == InputStatus.UP_TO_DATE),
             "failed": sum(1 for d in self.documents if not d.ok),
             "interrupted": self.interrupted,
             "cancelled": self.cancelled,
@@ -260,7 +259,7 @@ class JobState:
     id: str | None = None
     fingerprint: str = ""
     previous: dict[str, dict] = field(default_factory=dict)  # the manifest's last record
-    log: manifest_mod.JobLog | None = None
+    manifest: manifest_mod.Manifest | None = None
     lock: manifest_mod.JobLock | None = None
     store: cache_mod.ChunkStore | None = None
     verifier: "object | None" = None  # --verify: a voxline.verify.ChunkVerifier
@@ -274,8 +273,8 @@ class JobState:
     def close(self) -> None:
         if self.store is not None:
             self.store.close()
-        if self.log is not None:
-            self.log.close()
+        if self.manifest is not None:
+            self.manifest.close()
         if self.lock is not None:
             self.lock.release()
 
@@ -382,7 +381,7 @@ class Pipeline:
                 raise
         return LocalExecutor(pool.get, pool.limit, close)
 
-    def open_verifier(self, log: manifest_mod.JobLog | None):
+    def open_verifier(self, log: manifest_mod.Manifest | None):
         """--verify: the job's verifier, its recognizer loaded now (a missing extra or model
         fails before any work), with scores kept in the job manifests' database (`log`)."""
         from .verify import ChunkVerifier, Recognizer, ScoreBook
@@ -427,30 +426,30 @@ class Pipeline:
             phonemes=request.phonemes)
         return key
 
-    def status(self, job: JobState, spec: InputSpec, digest: str | None) -> str:
+    def status(self, job: JobState, spec: InputSpec, digest: str | None) -> InputStatus:
         """What this run does with an input, from what the manifest recorded of it."""
         before = job.previous.get(str(spec.output))
         if before is None or digest is None:
-            return "new"
+            return InputStatus.NEW
         if before["sha256"] != digest:
-            return "changed" if before["sha256"] else "new"
+            return InputStatus.CHANGED if before["sha256"] else InputStatus.NEW
         if self.force or before["fingerprint"] != self.fingerprint_of(job, spec):
-            return "redone"
+            return InputStatus.REDONE
         if before["state"] != "done":
-            return "resumed"
+            return InputStatus.RESUMED
         if audio_mod.is_stdout(spec.output):  # a stream is never "already there"
-            return "redone"
+            return InputStatus.REDONE
         try:
             stat = spec.output.stat()
         except OSError:
-            return "redone"
+            return InputStatus.REDONE
         if (stat.st_size, stat.st_mtime_ns) != (before["output_bytes"],
                                                 before["output_mtime_ns"]):
-            return "redone"
+            return InputStatus.REDONE
         if self.settings.subtitles and not spec.output.with_suffix(
                 f".{self.settings.subtitles}").is_file():
-            return "redone"  # the audio is there but its subtitles were removed
-        return "up to date"
+            return InputStatus.REDONE  # the audio is there but its subtitles were removed
+        return InputStatus.UP_TO_DATE
 
     def open_store(self) -> cache_mod.ChunkStore | None:
         """The chunk cache these settings name (None: --cache off)."""
@@ -475,7 +474,7 @@ class Pipeline:
             fingerprint=manifest_mod.settings_fingerprint(self.settings, versions))
         if not record and not any(textio.is_file_source(s.source) for s in job.inputs):
             return state  # text in memory: no manifest has anything about it
-        log = manifest_mod.JobLog(
+        log = manifest_mod.Manifest(
             on_warning=lambda message: self.pm.hook.warning(document=None, message=message))
         if not record:
             state.previous = log.previous(state.id)
@@ -488,7 +487,7 @@ class Pipeline:
             raise
         # read after the lock is held: a run that just ended has recorded all it did
         state.previous = log.previous(state.id)
-        state.log = log
+        state.manifest = log
         log.begin(state.id, [(str(s.source), str(s.output)) for s in job.inputs],
                   dataclasses.asdict(self.settings), state.fingerprint)
         return state
@@ -550,7 +549,7 @@ class JobRun:
         job_state = self.state = pipeline.open_job(job, record=self.record)
         try:
             if settings.verify:
-                job_state.verifier = pipeline.open_verifier(job_state.log)
+                job_state.verifier = pipeline.open_verifier(job_state.manifest)
             self.pm.hook.job_started(job=job)
             job_state.store = pipeline.lent_store or pipeline.open_store()
         except BaseException:
@@ -658,12 +657,13 @@ class JobRun:
                     doc.result.error = (f"{doc.result.source}: "
                                         + ("cancelled" if cancelled else "interrupted"))
                     doc.result.exit_code = EXIT_INTERRUPTED
+                    doc.result.cancelled = cancelled
                     self._record_finished(job_state, doc.position, doc.result, "interrupted")
             if threads is not lent_threads:
                 threads.shutdown(wait=not interrupted, cancel_futures=True)
             executor.close()
-            if ended and job_state.log is not None:
-                job_state.log.finish(job_state.id, "cancelled" if cancelled else
+            if ended and job_state.manifest is not None:
+                job_state.manifest.finish(job_state.id, "cancelled" if cancelled else
                                  "interrupted" if interrupted else
                                  "failed" if any(not d.ok for d in results) else "done")
             store = job_state.store
@@ -765,7 +765,7 @@ class JobRun:
 
     def _prepare(self, job: JobState, spec: InputSpec, position: int,
                  normalizers: NormalizerSet) -> _DocState | DocumentResult:
-        label = str(spec.source) if spec.source != "-" else "<stdin>"
+        label = textio.source_label(spec.source)
         result = DocumentResult(source=label)
         digest = None
         try:
@@ -774,7 +774,7 @@ class JobRun:
                 digest = textio.file_digest(Path(spec.source))
                 result.add_time("read", time.perf_counter() - started)
             result.status = self.pipeline.status(job, spec, digest)
-            if result.status == "up to date":
+            if result.status == InputStatus.UP_TO_DATE:
                 before = job.previous[str(spec.output)]
                 result.output, result.chunks = str(spec.output), before["chunks_total"] or 0
                 result.audio_s, result.cached = before["audio_s"], result.chunks
@@ -814,8 +814,8 @@ class JobRun:
         result.chunks = prepared.total or 0
         for message in prepared.warnings:
             self._warn(document, result, message)
-        if job.log is not None:
-            job.log.document_started(job.id, position, digest, reader.size,
+        if job.manifest is not None:
+            job.manifest.document_started(job.id, position, digest, reader.size,
                                      self.pipeline.fingerprint_of(job, spec),
                                      prepared.total)
         self.pm.hook.document_started(document=document, chunk_count=prepared.total)
@@ -855,8 +855,8 @@ class JobRun:
 
     def _record_finished(self, job: JobState, position: int, result: DocumentResult,
                          state: str) -> None:
-        if job.log is not None:
-            job.log.document_finished(
+        if job.manifest is not None:
+            job.manifest.document_finished(
                 job.id, position, state, total=result.chunks or None,
                 output=Path(result.output) if result.output else None, error=result.error,
                 audio_s=result.audio_s if result.output else None)
@@ -935,8 +935,8 @@ class JobRun:
                         "stored": produced.verdict.stored,  # heard in an earlier run
                         "rejected": [v.to_dict() for v in produced.rejected]}
             doc.result.verify.append(verified)
-        if doc.job.log is not None:
-            doc.job.log.chunk_done(doc.job.id, doc.position, chunk.index, produced.key,
+        if doc.job.manifest is not None:
+            doc.job.manifest.chunk_done(doc.job.id, doc.position, chunk.index, produced.key,
                                  len(chunk.text), produced.backend, produced.cached,
                                  produced.synthesize_s, len(produced.pcm) / rate, offset_s,
                                  verified)

@@ -35,6 +35,7 @@ from typing import Any
 from . import safefiles
 from .cache import open_sqlite
 from .errors import JobBusy
+from .models import InputStatus
 from .redact import redact
 
 SETTINGS_THAT_DO_NOT_CHANGE_THE_SOUND = (
@@ -250,7 +251,7 @@ def _lock_owner(fd: int) -> str:
         return ""
 
 
-class JobLog:
+class Manifest:
     """The manifests database. Thread-safe; every method swallows database errors after the
     first (reported once through `on_warning`), so bookkeeping never costs a job."""
 
@@ -429,7 +430,7 @@ class JobLog:
                 "id": job, "state": state, "created": created, "updated": updated,
                 "pid": pid if state == "running" else None,
                 "documents": len(docs),
-                "done": sum(1 for d in docs if d[0] in ("done", "up to date")),
+                "done": sum(1 for d in docs if d[0] in ("done", InputStatus.UP_TO_DATE)),
                 "failed": sum(1 for d in docs if d[0] == "failed"),
                 "chunks_done": sum(d[2] for d in docs),
                 "chunks_total": sum(d[1] or 0 for d in docs),

@@ -9,10 +9,23 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+class InputStatus(StrEnum):
+    """What a run does with an input, decided from what the job's manifest recorded of it.
+    The values are the words the summary, `--json`, `voxline jobs` and the TUI show (a
+    `StrEnum`: each compares equal to its word)."""
+
+    NEW = "new"  # not made before
+    CHANGED = "changed"  # the input was edited since the last run
+    RESUMED = "resumed"  # the last run stopped part-way: finished chunks come from the cache
+    REDONE = "redone"  # settings changed, output missing or altered, or --force
+    UP_TO_DATE = "up to date"  # skipped: its output is what these settings would make
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from .normalize import NormalizerSet
 from .prepare import prepare_input
 from .resilience import native_prosody
 from .silence import SilenceBudget
-from .models import SynthesisRequest
+from .models import InputStatus, SynthesisRequest
 from . import textio
 
 # typical speaking rates, in letters, digits or hanzi per second, for estimates only
@@ -34,7 +34,7 @@ def estimate_s(text: str, language: str, rate: float = 1.0) -> float:
 class PlannedDocument:
     source: str
     output: str
-    status: str = "new"
+    status: InputStatus = InputStatus.NEW
     chunks: int = 0
     chars: int = 0
     cached: int = 0
@@ -69,7 +69,7 @@ def dry_run(pipeline, job) -> dict:
             try:
                 digest = (textio.file_digest(spec.source) if spec.source != "-" else None)
                 doc.status = pipeline.status(state, spec, digest)
-                if doc.status == "up to date":
+                if doc.status == InputStatus.UP_TO_DATE:
                     before = state.previous[str(spec.output)]
                     doc.chunks = doc.cached = before["chunks_total"] or 0
                     doc.cached_s = before["audio_s"]

@@ -26,8 +26,9 @@ _ZH_DIGITS = "零一二三四五六七八九"
 
 
 @dataclass
-class Prepared:
-    """A document ready to synthesize."""
+class PreparedDocument:
+    """A document (or one block of a large input) through the text stages at once: its
+    chunks as a list. `PreparedInput` is the streamed form a job reads."""
 
     document: Document
     chunks: list[Chunk]
@@ -280,7 +281,7 @@ def _speakable(text: str) -> bool:
 def prepare(document: Document, settings: Settings, registry: Registry,
             normalizers: NormalizerSet,
             clock: Callable[[], float] = time.perf_counter,
-            lexicon: Lexicon | None = None) -> Prepared:
+            lexicon: Lexicon | None = None) -> PreparedDocument:
     """Run ssml-clean, normalize, the lexicon and segment on one document."""
     stage_s: dict[str, float] = {}
 
@@ -380,7 +381,7 @@ def prepare(document: Document, settings: Settings, registry: Registry,
     stage_s["segment"] += clock() - started
     run_on = segment.run_on_warning(document.text)
     warnings = list(cleaned.warnings) + list(dict.fromkeys(notes)) + ([run_on] if run_on else [])
-    return Prepared(document, chunks, leading_pause, warnings, stage_s)
+    return PreparedDocument(document, chunks, leading_pause, warnings, stage_s)
 
 
 def _with_pause(sentence: Sentence, pause: float) -> Sentence:

@@ -17,6 +17,13 @@ import voxline.testing.tone
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 
+# Tests are grouped in folders by what they cover, and a few share helpers across folders
+# (`from test_cache import book`): every folder is importable by module name, whichever
+# folders pytest happens to collect first (or alone).
+for _folder in sorted(Path(__file__).resolve().parent.iterdir()):
+    if _folder.is_dir() and any(_folder.glob("test_*.py")) and str(_folder) not in sys.path:
+        sys.path.append(str(_folder))
+
 
 def run_cli(*args: str, input: bytes | None = None, cwd: Path | None = None,
             env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

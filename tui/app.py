@@ -2,7 +2,7 @@
 
 The job runs in a Textual thread worker (`JobRunner`); what the app knows of it comes from
 the pipeline's event hooks through `EventBridge` (a plugin like any other), applied to a
-`JobState` and drawn by the widgets a few times a second. GPUs are sampled through
+`JobView` and drawn by the widgets a few times a second. GPUs are sampled through
 `voxline.gpu` on a worker thread.
 """
 
@@ -26,7 +26,7 @@ from .bridge import EventBridge
 from .messages import GpuSampled, PipelineEvent
 from .runner import JobRunner
 from .screens import ConfirmScreen, DocumentScreen, QueueScreen
-from .state import JobState
+from .state import JobView
 from .widgets.backends_panel import BackendsPanel
 from .widgets.gpu_panel import GpuPanel
 from .widgets.job_panel import JobPanel
@@ -69,7 +69,7 @@ class VoxlineApp(App[int]):
                  force: bool = False, refresh_s: float = 0.5, queue_first: bool = True):
         super().__init__()
         self.runner = runner
-        self.state = JobState(clock)
+        self.state = JobView(clock)
         self.gpu_sampler = gpu_sampler
         self.gpu_history = gpu.GpuHistory()
         self.gpu_interval_s = gpu_interval_s

@@ -47,7 +47,7 @@ class EventBridge:
     def document_finished(self, document, result):
         self.post(m.DocumentFinished(result.source, result.output, result.ok, result.status,
                                      result.error, result.chunks, result.audio_s,
-                                     result.cached))
+                                     result.cached, result.cancelled))
 
     @voxline.hookimpl
     def attempt_failed(self, document, chunk, backend, reason, action):

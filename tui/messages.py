@@ -1,6 +1,6 @@
 """Messages the app receives: pipeline events (posted from the job's threads by the bridge
 plugin) and GPU samples. Each carries plain data and knows how to apply itself to the
-`JobState`, so the app has one handler for all of them."""
+`JobView`, so the app has one handler for all of them."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from textual.message import Message
 
 from voxline.gpu import GpuReport
 
-from .state import JobState
+from .state import JobView
 
 
 class PipelineEvent(Message):
     """Base of the pipeline's event messages."""
 
-    def apply(self, state: JobState) -> None:
+    def apply(self, state: JobView) -> None:
         raise NotImplementedError
 
 
@@ -90,10 +90,11 @@ class DocumentFinished(PipelineEvent):
     chunks: int
     audio_s: float
     cached: int
+    cancelled: bool = False
 
     def apply(self, state):
         state.document_finished(self.source, self.output, self.ok, self.status, self.error,
-                                self.chunks, self.audio_s, self.cached)
+                                self.chunks, self.audio_s, self.cached, self.cancelled)
 
 
 @dataclass

@@ -10,14 +10,26 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
+from voxline import InputStatus
 from voxline.job import STAGES
 
 STAGE_LABELS = {"ssml": "ssml-clean"}  # what the issue tracker and docs call them
 
-# document states, in the words the job panel shows
-QUEUED, RUNNING, DONE, FAILED, RESUMED, UP_TO_DATE, CANCELLED = (
-    "queued", "running", "done", "failed", "resumed", "up to date", "cancelled")
+class DocState(StrEnum):
+    """A document's state in the job panel, in the words it shows."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    RESUMED = InputStatus.RESUMED.value
+    UP_TO_DATE = InputStatus.UP_TO_DATE.value
+    CANCELLED = "cancelled"
+
+
+QUEUED, RUNNING, DONE, FAILED, RESUMED, UP_TO_DATE, CANCELLED = DocState
 
 
 @dataclass
@@ -158,7 +170,7 @@ class LogLine:
     text: str
 
 
-class JobState:
+class JobView:
     """The job as the TUI shows it. `clock` is injectable so screenshots are repeatable."""
 
     LOG_LINES = 500
@@ -251,18 +263,19 @@ class JobState:
         self._changed()
 
     def document_finished(self, source: str, output: str | None, ok: bool, status: str,
-                          error: str | None, chunks: int, audio_s: float, cached: int) -> None:
+                          error: str | None, chunks: int, audio_s: float, cached: int,
+                          cancelled: bool = False) -> None:
         doc = self._document(source)
         doc.output, doc.error = output or doc.output, error
-        if status == "up to date":
+        if status == InputStatus.UP_TO_DATE:
             doc.state = UP_TO_DATE
             doc.chunks_total = doc.chunks_done = chunks
             doc.audio_s, doc.cached = audio_s, cached
         elif ok:
-            doc.state = RESUMED if status == "resumed" else DONE
+            doc.state = RESUMED if status == InputStatus.RESUMED else DONE
             doc.chunks_total, doc.audio_s = chunks, audio_s
         else:
-            doc.state = CANCELLED if error and error.endswith(": cancelled") else FAILED
+            doc.state = CANCELLED if cancelled else FAILED
             if doc.state == FAILED:
                 self.add_log("error", error or f"{source}: failed")
         self._changed()

@@ -15,23 +15,23 @@ class _Log:
     warning; one that cannot be read is an error (exit 5), never an empty list."""
 
     def __init__(self):
-        from voxline.manifest import JobLog
+        from voxline.manifest import Manifest
 
         self.warnings: list[str] = []
-        self.log = JobLog(on_warning=self.warnings.append)
+        self.manifest = Manifest(on_warning=self.warnings.append)
 
     def __enter__(self):
-        return self.log
+        return self.manifest
 
     def __exit__(self, *exc_info):
-        self.log.close()
+        self.manifest.close()
         if exc_info[0] is not None:
             return
-        if self.log.broken is not None:
+        if self.manifest.broken is not None:
             from voxline.errors import OutputError
 
-            raise OutputError(f"the job manifests in {self.log.folder} cannot be read "
-                              f"({self.log.broken})")
+            raise OutputError(f"the job manifests in {self.manifest.folder} cannot be read "
+                              f"({self.manifest.broken})")
         for message in self.warnings:
             click.echo(f"voxline: warning: {message}", err=True)
 

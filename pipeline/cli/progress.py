@@ -86,11 +86,11 @@ class ProgressDisplay:
     def document_finished(self, document, result):
         with self._lock:
             self.documents_done += 1
-            if result.status == "up to date":
+            if result.status == voxline.InputStatus.UP_TO_DATE:
                 self._print(f"  skip {printable(result.output)}  (up to date; --force to redo)")
             elif result.ok:
                 cached = (f", {result.cached} from cache" if result.cached else "")
-                status = "" if result.status == "new" else f"; {result.status}"
+                status = "" if result.status == voxline.InputStatus.NEW else f"; {result.status}"
                 self._print(f"  ok   {printable(result.output)}  ({result.audio_s:.1f}s audio, "
                             f"{result.chunks} chunks{cached}{status})")
             else:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from voxline import InputStatus
 from voxline.display import printable
 
 from .options import (backend_overrides, metrics_options, read_options, reading_options,
@@ -147,7 +148,7 @@ def finish_book(planned: "PlannedJob", report) -> dict:
                           settings.subtitles)
     except VoxlineError as exc:
         return {"output": None, "exit_code": exc.exit_code, "error": str(exc)}
-    log = manifest_mod.JobLog()
+    log = manifest_mod.Manifest()
     try:
         log.book_written(report.job_id, result["output"], result["chapters"],
                          result["audio_s"])
@@ -419,7 +420,7 @@ def plan_summary(data: dict) -> str:
             continue
         lines.append(f"  {doc['source']} → {doc['output']}: {doc['chunks']} chunks, "
                      f"~{_duration(doc['audio_s'])} audio, {doc['cached']} in cache"
-                     + ("" if doc["status"] == "new" else f" ({doc['status']})"))
+                     + ("" if doc["status"] == InputStatus.NEW else f" ({doc['status']})"))
     lines.append(
         f"dry run: {data['files']} files, {data['chunks']} chunks, ~{_duration(data['audio_s'])}"
         f" of audio (estimated), {data['cached']} chunks in cache, {data['to_synthesize']} to "

@@ -39,7 +39,7 @@ def verify(output, text_path, lang, verify_model, verify_max_error, top, config,
     """
     from pathlib import Path
 
-    from voxline.manifest import JobLog
+    from voxline.manifest import Manifest
     from voxline.pluginmanager import build_registry, get_plugin_manager
     from voxline.settings import default_workers, load_settings
     from voxline.verify import Recognizer, check_available, check_file
@@ -51,7 +51,7 @@ def verify(output, text_path, lang, verify_model, verify_max_error, top, config,
     registry.configure(settings.backends)
     recognizer = Recognizer(settings.verify_model,
                             cpu_threads=settings.verify_threads or default_workers())
-    jobs = JobLog()
+    jobs = Manifest()
     try:
         result = check_file(Path(output), Path(text_path), settings, registry, recognizer, jobs)
     finally:

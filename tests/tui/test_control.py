@@ -95,6 +95,7 @@ def test_cancel_keeps_finished_chunks_and_the_rerun_resumes(pm_with_tone, tmp_pa
     done_at_cancel = recorder.finished
     assert report.cancelled and report.exit_code == 130
     assert "cancelled" in report.documents[0].error
+    assert report.documents[0].cancelled  # what the TUI shows as cancelled, not failed
     assert not output.exists() and not list(output.parent.glob(".*part"))
     total = 0
     ToneBackend.calls.clear()

@@ -108,9 +108,9 @@ def test_metrics_and_the_tui_count_verdicts_per_backend():
     from prometheus_client import generate_latest
 
     from voxline.metrics import JobMetrics
-    from voxline.tui.state import JobState
+    from voxline.tui.state import JobView
 
-    metrics, state = JobMetrics(gpu_sampler=None), JobState()
+    metrics, state = JobMetrics(gpu_sampler=None), JobView()
     for backend, rate in (("mishear", 1.4), ("piper", 0.1), ("piper", 0.0)):
         metrics.chunk_verified(None, None, backend, rate, 0.4, "heard")
         state.chunk_verified(backend, rate, 0.4)

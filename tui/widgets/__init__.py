@@ -1,1 +1,1 @@
-"""The TUI's widgets, one per module; each draws itself from a `JobState`."""
+"""The TUI's widgets, one per module; each draws itself from a `JobView`."""

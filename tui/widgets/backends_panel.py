@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
-from ..state import JobState
+from ..state import JobView
 from .line_table import LineTable
 
 HEALTH_STYLES = {"ok": "green", "idle": "dim", "circuit open": "bold red", "probing": "yellow"}
@@ -38,7 +38,7 @@ class BackendsPanel(Vertical):
             columns.append(("nodes", 30))
         yield LineTable(columns + [("route", None)], id="backends")
 
-    def refresh_from(self, state: JobState) -> None:
+    def refresh_from(self, state: JobView) -> None:
         table = self.query_one("#backends", LineTable)
         for row in state.backends.values():
             health = row.health

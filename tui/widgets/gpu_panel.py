@@ -10,7 +10,7 @@ from textual.widgets import Sparkline, Static
 
 from voxline.gpu import GpuHistory, GpuSample
 
-from ..state import JobState
+from ..state import JobView
 from .format import gib, show
 
 
@@ -81,7 +81,7 @@ class GpuPanel(Vertical):
         yield Static("GPU: sampling…", id="gpu-none")
         yield Static(id="gpu-admission")
 
-    def refresh_from(self, state: JobState, history: GpuHistory) -> None:
+    def refresh_from(self, state: JobView, history: GpuHistory) -> None:
         report = history.latest
         none = self.query_one("#gpu-none", Static)
         none.display = not report.available

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from ..state import CANCELLED, DONE, FAILED, QUEUED, RESUMED, RUNNING, UP_TO_DATE, JobState
+from ..state import CANCELLED, DONE, FAILED, QUEUED, RESUMED, RUNNING, UP_TO_DATE, JobView
 from .line_table import LineTable
 from .format import bar, clock, show
 
@@ -33,7 +33,7 @@ class JobPanel(Vertical):
         yield LineTable([("file", None), ("state", 11), ("progress", 19), ("chunks", 10),
                          ("audio s", 9)], cursor=True, id="documents")
 
-    def refresh_from(self, state: JobState) -> None:
+    def refresh_from(self, state: JobView) -> None:
         counts = state.counts()
         finished = sum(counts[s] for s in (DONE, RESUMED, UP_TO_DATE))
         summary = Text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import RichLog
 
-from ..state import JobState
+from ..state import JobView
 from .format import clock
 
 LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}
@@ -21,7 +21,7 @@ class LogPanel(RichLog):
         self.border_title = "Log"
         self._shown = 0
 
-    def refresh_from(self, state: JobState) -> None:
+    def refresh_from(self, state: JobView) -> None:
         new = state.log_count - self._shown
         if new <= 0:
             return

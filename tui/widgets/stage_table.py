@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from ..state import STAGE_LABELS, JobState
+from ..state import STAGE_LABELS, JobView
 from .format import millis, show
 from .line_table import LineTable
 
@@ -25,7 +25,7 @@ class StageTable(Vertical):
                          ("p95 ms", 10), ("% wall", None)], id="stages")
         yield Static(id="stage-summary")
 
-    def refresh_from(self, state: JobState) -> None:
+    def refresh_from(self, state: JobView) -> None:
         table = self.query_one("#stages", LineTable)
         wall = state.elapsed_s
         for stage, stats in state.stages.items():

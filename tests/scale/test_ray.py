@@ -196,7 +196,7 @@ def test_doctor_shows_the_nodes_their_resources_and_what_can_be_placed(cluster, 
 def test_the_kuberay_example_in_the_docs_parses_with_a_gpu_group():
     import yaml
 
-    text = (Path(__file__).parent.parent / "docs" / "scale-out.md").read_text("utf-8")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "scale-out.md").read_text("utf-8")
     [block] = text.split("```yaml\n")[1:]
     cluster = yaml.safe_load(block.split("```")[0])
     assert cluster["kind"] == "RayCluster" and cluster["apiVersion"] == "ray.io/v1"
