@@ -191,7 +191,7 @@ def folder_name(title: str) -> str:
 
 
 @dataclass
-class ReadPlan:
+class ReadSpecs:
     """The specs for inputs read by readers, and the work folders to remove after the job."""
 
     specs: list
@@ -199,19 +199,19 @@ class ReadPlan:
     notes: list[str]
 
 
-def plan_read_outputs(inputs, output: Path, fmt: audio_mod.OutputFormat, single: bool,
+def read_output_specs(inputs, output: Path, fmt: audio_mod.OutputFormat, single: bool,
                       registry, options: ReadOptions, pick_spec: str | None,
-                      overrides: dict, narrator) -> ReadPlan:
+                      overrides: dict, narrator) -> ReadSpecs:
     """Outputs for inputs a reader reads, without --chapters: an EPUB (a reader that says
     `split`) becomes a folder named after the book with a file per chapter, numbered,
     titled and tagged as tracks; any other input one file, as a text file would."""
     from .job import InputSpec, safe_name
 
-    plan = ReadPlan([], [], [])
+    found = ReadSpecs([], [], [])
     for source, root in inputs:
         book = read_book(source, registry, options)
         label = str(source)
-        plan.notes.extend(book.warnings)
+        found.notes.extend(book.warnings)
         pieces = pick(book_pieces(book, label, options), pick_spec)
         if not pieces:
             raise InputError(f"{label}: nothing to read (every part is front or back matter; "
@@ -223,7 +223,7 @@ def plan_read_outputs(inputs, output: Path, fmt: audio_mod.OutputFormat, single:
             tags = make_tags(book.info, overrides, narrator, Path(label).stem)
             target = output / folder_name(tags.album)
             work = output / f".{target.name}.text"
-            plan.work.append(work)
+            found.work.append(work)
             cover = cover_file(book.info, overrides.get("cover"), work)
             width = max(2, len(str(len(pieces))))
             for number, piece in enumerate(pieces, 1):
@@ -233,21 +233,21 @@ def plan_read_outputs(inputs, output: Path, fmt: audio_mod.OutputFormat, single:
                 chapter_tags = replace(tags, title=piece.title, track=(number, len(pieces)),
                                        cover=cover)
                 meta = container_metadata(chapter_tags, work / f"{number:0{width}d}.meta")
-                plan.specs.append(InputSpec(text, target / f"{name}{fmt.extension}", meta))
+                found.specs.append(InputSpec(text, target / f"{name}{fmt.extension}", meta))
         else:
             name = safe_name(Path(label).stem)
             target = output if single else (
                 output / Path(label).relative_to(root).parent / f"{name}{fmt.extension}"
                 if root else output / f"{name}{fmt.extension}")
             work = target.parent / f".{target.name}.text"
-            plan.work.append(work)
+            found.work.append(work)
             text = work / f"{name}.txt"
             _write(text, "\n".join(p.text for p in pieces).encode("utf-8"))
             tags = make_tags(book.info, overrides, narrator, Path(label).stem)
             tags = replace(tags, cover=cover_file(book.info, overrides.get("cover"), work))
-            plan.specs.append(InputSpec(text, target, container_metadata(
+            found.specs.append(InputSpec(text, target, container_metadata(
                 tags, work / f"{name}.meta")))
-    return plan
+    return found
 
 
 def remove_work(folders: list[Path]) -> None:

@@ -372,7 +372,7 @@ def safe_name(name: str) -> str:
     return name
 
 
-def plan_outputs(inputs: list[tuple[Path | str, Path | None]], output: Path,
+def output_specs(inputs: list[tuple[Path | str, Path | None]], output: Path,
                  fmt: audio_mod.OutputFormat, single_file: bool) -> list[InputSpec]:
     """Where each input's audio goes: `output/<relative path>.<ext>`, or `output` itself when
     it names one file. Two inputs that would write the same file are a usage error."""

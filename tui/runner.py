@@ -8,14 +8,14 @@ import threading
 from voxline.audio import FORMATS
 from voxline.control import JobControl
 from voxline.errors import EXIT_OK, UsageError
-from voxline.job import InputSpec, Job, JobReport, Pipeline, plan_outputs
+from voxline.job import InputSpec, Job, JobReport, Pipeline, output_specs
 from voxline.textio import find_inputs
 
 
 class JobRunner:
     def __init__(self, planned, *, force: bool = False, metrics_port=None,
                  metrics_textfile=None):
-        """`planned`: a `voxline.cli.synth.PlannedJob` (settings, inputs, plugin manager)."""
+        """`planned`: a `voxline.cli.synth.JobSetup` (settings, inputs, plugin manager)."""
         self.planned = planned
         self.force = force
         self.metrics_port = metrics_port
@@ -40,7 +40,7 @@ class JobRunner:
         inputs = find_inputs(list(paths), recursive=True)
         if not inputs:
             raise UsageError(f"no .txt or .ssml files in {', '.join(map(str, paths))}")
-        specs = plan_outputs(inputs, self.planned.output,
+        specs = output_specs(inputs, self.planned.output,
                              FORMATS[self.planned.settings.format], False)
         with self._lock:
             new = [spec for spec in specs if spec.output not in self._outputs]

@@ -129,7 +129,7 @@ def _chapters_summary(listing: dict) -> str:
     return chapters_summary(listing)
 
 
-def finish_book(planned: "PlannedJob", report) -> dict:
+def finish_book(planned: "JobSetup", report) -> dict:
     """After a --chapters job: the book assembled from its chapters when all are done, its
     table of contents recorded in the job's manifest; else why not."""
     from voxline import audio as audio_mod
@@ -176,7 +176,7 @@ def book_summary(book: dict) -> str:
 
 
 @dataclass
-class PlannedJob:
+class JobSetup:
     """A job's settings and inputs as the command line gives them, checked, with the plugin
     manager and registry that will run it."""
 
@@ -208,13 +208,13 @@ class PlannedJob:
 
 
 def plan_job(paths, output, recursive: bool, config, options: dict,
-             chapters: bool = False) -> PlannedJob:
+             chapters: bool = False) -> JobSetup:
     """What `synth` (and the TUI) do before any work: settings from the config, environment
     and `options` (synthesis_options' parameters), the inputs found and where each output
     goes, and the backend names checked. Raises a VoxlineError a user can act on."""
     from voxline.audio import FORMATS
     from voxline.errors import UsageError
-    from voxline.job import plan_outputs
+    from voxline.job import output_specs
     from voxline.pluginmanager import build_registry, get_plugin_manager
     from voxline.settings import load_settings
     from voxline.textio import find_inputs
@@ -307,11 +307,11 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
             raise UsageError(f"{output} names one file but there are {len(inputs)} inputs; "
                              "give a folder")
         text_inputs = [(s, r) for s, r in inputs if (s, r) not in read_inputs]
-        specs = plan_outputs(text_inputs, out, FORMATS[settings.format], single)
+        specs = output_specs(text_inputs, out, FORMATS[settings.format], single)
         if read_inputs:
-            from voxline.books import plan_read_outputs
+            from voxline.books import read_output_specs
 
-            read = plan_read_outputs(read_inputs, out, FORMATS[settings.format], single,
+            read = read_output_specs(read_inputs, out, FORMATS[settings.format], single,
                                      registry, reading, options.get("pick"), overrides,
                                      _narrator(settings, registry))
             work, notes = read.work, read.notes
@@ -328,7 +328,7 @@ def plan_job(paths, output, recursive: bool, config, options: dict,
         from voxline.verify import check_available
 
         check_available(settings.verify_model)
-    return PlannedJob(pm, registry, settings, specs, out, single, book, book_settings,
+    return JobSetup(pm, registry, settings, specs, out, single, book, book_settings,
                       work, notes, listing)
 
 

@@ -30,7 +30,7 @@ from voxline import safefiles
 from voxline.audio import FORMATS
 from voxline.control import JobControl
 from voxline.errors import JobBusy, VoxlineError
-from voxline.job import Job, Pipeline, plan_outputs, safe_name
+from voxline.job import Job, Pipeline, output_specs, safe_name
 from voxline.settings import with_values
 
 from .speech import RequestError
@@ -322,7 +322,7 @@ class JobQueue:
         settings = self.settings_of(dict(record["settings"]))
         folder = self.folder / record["id"]
         inputs = folder / "inputs"
-        specs = plan_outputs([(inputs / name, inputs) for name in record["inputs"]],
+        specs = output_specs([(inputs / name, inputs) for name in record["inputs"]],
                              folder / "outputs", FORMATS[settings.format], False)
         with self._lock:
             self._progress = {str(spec.source): (record["id"], n)

@@ -83,7 +83,7 @@ def voxline_run(voxline_pm, tmp_path, monkeypatch):
     file) with the manager's plugins; `settings` are `[synth]` keys (`backend`, `voice`,
     `lang`, `workers`, ...) plus `backend_options={"name": {...}}`."""
     from voxline.audio import FORMATS
-    from voxline.job import Job, Pipeline, plan_outputs
+    from voxline.job import Job, Pipeline, output_specs
     from voxline.pluginmanager import build_registry
     from voxline.settings import load_settings
 
@@ -103,7 +103,7 @@ def voxline_run(voxline_pm, tmp_path, monkeypatch):
         for name, options in (backend_options or {}).items():
             loaded.backends.setdefault(name, {}).update(options)
         fmt = FORMATS["wav"]
-        specs = plan_outputs([(source, None)], tmp_path / f"output-{n}", fmt, False)
+        specs = output_specs([(source, None)], tmp_path / f"output-{n}", fmt, False)
         report = Pipeline(voxline_pm, build_registry(voxline_pm), loaded).run(
             Job(specs, loaded))
         output = specs[0].output

@@ -4,7 +4,7 @@ import numpy as np
 
 from conftest import ToneBackend
 from voxline.audio import FORMATS, read_wav
-from voxline.job import Job, Pipeline, plan_outputs
+from voxline.job import Job, Pipeline, output_specs
 from voxline.pluginmanager import build_registry
 from voxline.settings import load_settings
 
@@ -16,7 +16,7 @@ def run(pm, tmp_path, texts, **overrides):
         path.write_text(text, encoding="utf-8")
         inputs.append((path, None))
     settings = load_settings(overrides={"backend": "tone", **overrides}, env={})
-    specs = plan_outputs(inputs, tmp_path / "out", FORMATS[settings.format], False)
+    specs = output_specs(inputs, tmp_path / "out", FORMATS[settings.format], False)
     return Pipeline(pm, build_registry(pm), settings).run(Job(specs, settings))
 
 

@@ -11,7 +11,7 @@ import pytest
 import voxline
 from voxline import hookspecs
 from voxline.audio import FORMATS
-from voxline.job import Job, Pipeline, plan_outputs
+from voxline.job import Job, Pipeline, output_specs
 from voxline.pluginmanager import build_registry
 from voxline.settings import load_settings
 
@@ -68,7 +68,7 @@ def test_register_normalizers_replaces_the_builtin_for_its_language(pm_with_tone
     src.write_text("Quiet words.", encoding="utf-8")
     settings = load_settings(overrides={"backend": "tone", "lang": "en"}, env={})
     Pipeline(pm_with_tone, registry, settings).run(
-        Job(plan_outputs([(src, None)], tmp_path / "out", FORMATS["wav"], False), settings))
+        Job(output_specs([(src, None)], tmp_path / "out", FORMATS["wav"], False), settings))
     assert ToneBackend.calls == ["QUIET WORDS."]
 
 
@@ -110,7 +110,7 @@ def test_document_finished_and_warning_report_each_input(pm_with_tone, tmp_path,
     bad.write_text("This one will FAIL now.")
     settings = load_settings(overrides={"backend": "tone", "fallback": ""}, env={})
     registry = build_registry(pm_with_tone)
-    job = Job(plan_outputs([(good, None), (bad, None)], tmp_path / "out", FORMATS["wav"],
+    job = Job(output_specs([(good, None), (bad, None)], tmp_path / "out", FORMATS["wav"],
                            False), settings)
     Pipeline(pm_with_tone, registry, settings).run(job)
     assert ("finished", "good", True, "new") in seen

@@ -82,7 +82,7 @@ def test_registering_something_that_is_not_a_backend_fails_clearly():
 
 
 def test_event_hooks_see_the_whole_job(pm_with_tone, tmp_path):
-    from voxline.job import Job, Pipeline, plan_outputs
+    from voxline.job import Job, Pipeline, output_specs
     from voxline.audio import FORMATS
     from voxline.settings import load_settings
 
@@ -113,7 +113,7 @@ def test_event_hooks_see_the_whole_job(pm_with_tone, tmp_path):
     src = tmp_path / "a.txt"
     src.write_text("One two three. Four five six seven eight nine. Ten.", encoding="utf-8")
     settings = load_settings(overrides={"backend": "tone", "workers": 2}, env={})
-    specs = plan_outputs([(src, None)], tmp_path / "out", FORMATS["wav"], False)
+    specs = output_specs([(src, None)], tmp_path / "out", FORMATS["wav"], False)
     report = Pipeline(pm_with_tone, build_registry(pm_with_tone), settings).run(
         Job(specs, settings))
     assert report.exit_code == 0

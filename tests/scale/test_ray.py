@@ -355,8 +355,8 @@ def test_the_tui_backends_panel_says_which_node_served_what(cluster, tmp_path, n
 
     import ray
     from voxline.audio import FORMATS
-    from voxline.cli.synth import PlannedJob
-    from voxline.job import plan_outputs
+    from voxline.cli.synth import JobSetup
+    from voxline.job import output_specs
     from voxline.pluginmanager import build_registry, get_plugin_manager
     from voxline.settings import load_settings
     from voxline.tui.app import VoxlineApp
@@ -369,8 +369,8 @@ def test_the_tui_backends_panel_says_which_node_served_what(cluster, tmp_path, n
     source.write_text("\n\n".join(EN), encoding="utf-8")
     settings = load_settings(overrides={"backend": "tone", "workers": 2, "executor": "ray",
                                         "ray_address": str(cluster), "cache": "off"}, env={})
-    specs = plan_outputs([(source, None)], tmp_path / "out", FORMATS["wav"], False)
-    planned = PlannedJob(pm, build_registry(pm), settings, specs, tmp_path / "out", False)
+    specs = output_specs([(source, None)], tmp_path / "out", FORMATS["wav"], False)
+    planned = JobSetup(pm, build_registry(pm), settings, specs, tmp_path / "out", False)
 
     async def run():
         app = VoxlineApp(JobRunner(planned))

@@ -8,7 +8,7 @@ import time
 import voxline
 from voxline.audio import FORMATS
 from voxline.control import JobControl
-from voxline.job import Job, Pipeline, plan_outputs
+from voxline.job import Job, Pipeline, output_specs
 from voxline.settings import load_settings
 
 from conftest import ToneBackend, wav_info
@@ -40,7 +40,7 @@ def _job(tmp_path, pm, workers=2, delay=0.03):
     src.write_text(TEXT, encoding="utf-8")
     settings = load_settings(overrides={"backend": "tone", "workers": workers}, env={})
     settings.backends.setdefault("tone", {})["delay_s"] = delay
-    specs = plan_outputs([(src, None)], tmp_path / "out", FORMATS["wav"], False)
+    specs = output_specs([(src, None)], tmp_path / "out", FORMATS["wav"], False)
     return Pipeline(pm, voxline.pluginmanager.build_registry(pm), settings), \
         Job(specs, settings), specs[0].output
 

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from voxline.audio import FORMATS
-from voxline.cli.synth import PlannedJob, plan_job
-from voxline.job import Job, Pipeline, plan_outputs
+from voxline.cli.synth import JobSetup, plan_job
+from voxline.job import Job, Pipeline, output_specs
 from voxline.pluginmanager import build_registry
 from voxline.settings import load_settings
 from voxline.tui.app import VoxlineApp
@@ -19,7 +19,7 @@ from voxline.tui.screens import ConfirmScreen, DocumentScreen, QueueScreen
 from conftest import SAMPLES, ToneBackend, wav_info
 
 def _tone_job(pm, tmp_path, sentences=60, delay=0.04, files=1,
-              template="Sentence {i} of book {n}.") -> PlannedJob:
+              template="Sentence {i} of book {n}.") -> JobSetup:
     """A job on the tone backend; with the default template chunks repeat ("book zero." ends
     many), "Line {i}." makes every chunk's text unique."""
     sources = []
@@ -32,8 +32,8 @@ def _tone_job(pm, tmp_path, sentences=60, delay=0.04, files=1,
     settings = load_settings(overrides={"backend": "tone", "workers": 2}, env={})
     settings.backends.setdefault("tone", {})["delay_s"] = delay
     out = tmp_path / "out"
-    specs = plan_outputs(sources, out, FORMATS["wav"], False)
-    return PlannedJob(pm, build_registry(pm), settings, specs, out, False)
+    specs = output_specs(sources, out, FORMATS["wav"], False)
+    return JobSetup(pm, build_registry(pm), settings, specs, out, False)
 
 
 async def _until(pilot, predicate, timeout=60.0):
