@@ -232,11 +232,26 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
 
 
 def _spoken_digits() -> Callable[[str, str], str]:
-    """Digits to words with voxline's own normalizers (the built-in plugins, as registered)."""
-    from .normalize import NormalizerSet
-    from .pluginmanager import build_registry, get_plugin_manager
+    """Digits to words with voxline's own normalizers: the built-in plugins' own
+    `register_normalizers`, called directly (not through a plugin manager: the process keeps
+    one, and a third-party normalizer must not change how a transcript is scored)."""
+    import importlib
 
-    normalizers = NormalizerSet(build_registry(get_plugin_manager(load_env="")).normalizers)
+    from voxline.plugins import BUILTINS
+
+    from .normalize import NormalizerSet
+
+    classes: dict = {}
+
+    def register(cls) -> None:
+        for language in cls.languages:
+            classes[language] = cls
+
+    for module_name in BUILTINS:
+        hook = getattr(importlib.import_module(module_name), "register_normalizers", None)
+        if hook is not None:
+            hook(register)
+    normalizers = NormalizerSet(classes)
     lock = threading.Lock()
 
     def spoken(text: str, language: str) -> str:

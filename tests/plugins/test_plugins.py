@@ -160,3 +160,11 @@ def test_one_plugin_manager_per_process(tmp_path, tone_env):
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stderr.decode().strip().splitlines()[-1] == "1"
     assert (tmp_path / "out" / "a.wav").stat().st_size > 44
+    # --verify scores a transcript with the built-in normalizers, without a second manager
+    score = ("import voxline.pluginmanager as p; made = []; new = p.new_plugin_manager; "
+             "p.new_plugin_manager = lambda *a, **k: made.append(1) or new(*a, **k); "
+             "p.get_plugin_manager(); from voxline.verify import normalize_text; "
+             "print(normalize_text('12 apples', 'en'), len(made))")
+    proc = subprocess.run([sys.executable, "-c", score], capture_output=True, text=True,
+                          env={**os.environ, **tone_env})
+    assert proc.stdout.split() == ["twelve", "apples", "1"], proc.stderr
