@@ -25,6 +25,20 @@ for _folder in sorted(Path(__file__).resolve().parent.iterdir()):
         sys.path.append(str(_folder))
 
 
+def require(module: str, why: str):
+    """Import `module` for a test file, or skip the file when it is missing; in CI (where
+    `.ci/run` installs every extra these tests need) a missing module fails instead."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        message = f"{module} is not installed ({why})"
+        if os.environ.get("CI"):
+            raise RuntimeError(message + "; CI must have it") from None
+        pytest.skip(message, allow_module_level=True)
+
+
 def run_cli(*args: str, input: bytes | None = None, cwd: Path | None = None,
             env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `voxline ARGS` as a user would, in a subprocess."""

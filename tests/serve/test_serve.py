@@ -17,10 +17,10 @@ import pytest
 
 from voxline import audio as audio_mod
 
-from conftest import _free_port, run_cli, wav_info
+from conftest import _free_port, require, run_cli, wav_info
 
-pytest.importorskip("starlette", reason="the serve extra is not installed")
-pytest.importorskip("uvicorn", reason="the serve extra is not installed")
+require("starlette", "pip install -e '.[test]'")
+require("uvicorn", "pip install -e '.[test]'")
 
 SENTENCES = " ".join(f"Sentence number {n} is here." for n in range(1, 81))
 
@@ -104,7 +104,7 @@ def openai_error(response: httpx.Response, status: int) -> dict:
 
 
 def test_official_openai_client_streams_piper_speech(server):
-    openai = pytest.importorskip("openai")
+    openai = require("openai", "pip install -e '.[test]'")
     client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused")
     received = bytearray()
     with client.audio.speech.with_streaming_response.create(
@@ -306,7 +306,7 @@ def test_api_key_is_required_when_set(guarded):
     assert speech(guarded.url, "file-key").status_code == 200
     assert httpx.get(guarded.url + "/health").status_code == 200  # probes need no key
     openai_error(httpx.get(guarded.url + "/metrics"), 401)
-    openai = pytest.importorskip("openai")
+    openai = require("openai", "pip install -e '.[test]'")
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=guarded.url + "/v1", api_key="wrong").audio.speech.create(
             model="tts-1", voice="alloy", input="Hello.")

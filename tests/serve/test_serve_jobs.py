@@ -16,10 +16,11 @@ import pytest
 
 from voxline import audio as audio_mod
 
+from conftest import require
 from test_serve import Served, openai_error
 
-pytest.importorskip("starlette", reason="the serve extra is not installed")
-pytest.importorskip("multipart", reason="python-multipart (the serve extra) is not installed")
+require("starlette", "pip install -e '.[test]'")
+require("multipart", "python-multipart: pip install -e '.[test]'")
 
 LONG = " ".join(f"Part {n} of the long job." for n in range(1, 61))
 
@@ -271,7 +272,7 @@ def test_a_request_over_the_timeout_gets_504_and_its_work_is_freed(tmp_path):
         time.sleep(2.5)  # the chunk already on the worker ends; the other three never start
         assert served.metric("voxline_chunks_total", backend="tone") <= 1
         assert served.metric("voxline_queue_depth") == 0
-        ws = pytest.importorskip("websockets.sync.client")
+        ws = require("websockets.sync.client", "pip install -e '.[test]'")
         with ws.connect(served.url.replace("http", "ws") + "/v1/audio/speech/stream") as socket:
             socket.send('{"input": "Too slow for the limit."}')
             import json as json_mod
