@@ -45,6 +45,13 @@ from .options import settings_overrides
               help="Sample rate of /api/tts and /tts answers [default: 16000]; the OpenAI "
                    "API answers at 24000 as OpenAI does.")
 @click.option("--cache", help="Chunk cache: a folder, redis://host:port/db, or off.")
+@click.option("--executor", type=click.Choice(["local", "ray"]),
+              help="Where POST /v1/jobs synthesizes: this machine's threads, or actors on a "
+                   "Ray cluster (pip install 'voxline[ray]') [default: local]. Speech "
+                   "requests always use this process's resident voices.")
+@click.option("--ray-address", metavar="HOST:PORT",
+              help="The Ray cluster for --executor ray [default: RAY_ADDRESS, else a Ray "
+                   "instance on this machine].")
 @click.option("--config", type=click.Path(dir_okay=False),
               help="TOML config file [default: $VOXLINE_CONFIG, else ./voxline.toml].")
 def serve(host, port, api_keys, api_key_file, max_chars, max_body, per_client, max_in_flight,
@@ -78,6 +85,12 @@ def serve(host, port, api_keys, api_key_file, max_chars, max_body, per_client, m
     registry = build_registry(pm)
     registry.check_options(settings.backends)
     check_backends(registry, settings)
+    if settings.executor == "ray":  # a bad address or no Ray: one line now, not per job
+        from voxline.ray_executor import connect
+
+        connect(settings.ray_address)
+        click.echo(f"voxline serve: jobs run on the Ray cluster at "
+                   f"{settings.ray_address or 'auto'}", err=True)
     service = SpeechService(pm, registry, settings)
     if preload:
         names = service.default_backends()

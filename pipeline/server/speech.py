@@ -287,7 +287,10 @@ class SpeechService:
     def settings_for(self, request: SpeechRequest) -> Settings:
         changes = {"first_chunk_chars": self.settings.first_chunk_chars
                    or STREAM_FIRST_CHUNK_CHARS,  # the first sentence plays soonest
-                   "format": "wav", "subtitles": None, "loudness_lufs": None}
+                   "format": "wav", "subtitles": None, "loudness_lufs": None,
+                   # a request is answered by this process's resident voices: placing
+                   # actors on a cluster per request would cost seconds (jobs may use Ray)
+                   "executor": "local"}
         if request.backend is not None:
             changes["backend"] = request.backend
         if request.voice is not None:

@@ -475,3 +475,48 @@ def test_losing_a_node_mid_job_loses_no_chunk(cluster, tmp_path, tone_env):
     assert (tmp_path / "local.wav").read_bytes() == (tmp_path / "ray.wav").read_bytes()
     assert report["executor"]["lost"] >= 1
     assert sum(report["executor"]["nodes"].values()) == report["backends"]["tone"]["chunks"]
+
+
+def test_serve_runs_jobs_on_the_cluster_and_answers_speech_itself(cluster, tmp_path):
+    """`voxline serve --executor ray`: a job's chunks are made by the cluster's actors (the
+    per-node metric counts them), a speech request by the server's own resident voice."""
+    import httpx
+    from test_serve import Served
+    from test_serve_jobs import download, wait_for
+
+    served = Served(tmp_path, "--backend", "tone", "--workers", "2", "--no-preload",
+                    "--executor", "ray", "--ray-address", cluster,
+                    config="[backends.tone]\ndelay_s = 0.05\n",
+                    env={"RAY_USAGE_STATS_ENABLED": "0"})
+    try:
+        assert f"jobs run on the Ray cluster at {cluster}" in served.output()
+        text = " ".join(f"Sentence {n} of the job." for n in range(1, 9))
+        response = httpx.post(served.url + "/v1/jobs", json={"input": text, "name": "j"},
+                              timeout=30)
+        assert response.status_code == 201, response.text
+        job = wait_for(served.url, response.json()["id"], timeout_s=240)
+        assert job["state"] == "done", (job, served.output())
+        (document,) = job["documents"]
+        assert document["chunks_done"] == document["chunks"] >= 4
+        wav = download(served.url, job, "j.wav")
+        assert len(wav) > 44 + 16000  # more than half a second of 16-bit audio
+        on_nodes = served.metric("voxline_node_chunks_total")
+        assert on_nodes == document["chunks"], served.output()
+        speech = httpx.post(served.url + "/v1/audio/speech", timeout=60, json={
+            "model": "tone", "input": "Said by the server itself.",
+            "response_format": "wav"})
+        assert speech.status_code == 200, speech.text
+        assert served.metric("voxline_node_chunks_total") == on_nodes
+    finally:
+        served.close()
+
+
+def test_serve_with_a_bad_ray_address_is_a_one_line_error(tmp_path):
+    result = run_cli("serve", "--executor", "ray", "--ray-address", f"127.0.0.1:{free_port()}",
+                     "--no-preload", "--port", str(free_port()),
+                     env={"RAY_USAGE_STATS_ENABLED": "0", "VOXLINE_STATE_DIR": str(tmp_path)},
+                     timeout=60)
+    assert result.returncode == 2, result.stderr.decode()
+    lines = result.stderr.decode().strip().splitlines()
+    assert lines[-1].startswith("voxline: error: no Ray cluster answers at 127.0.0.1:"), lines
+    assert "Traceback" not in result.stderr.decode()
