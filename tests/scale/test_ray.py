@@ -520,3 +520,21 @@ def test_serve_with_a_bad_ray_address_is_a_one_line_error(tmp_path):
     lines = result.stderr.decode().strip().splitlines()
     assert lines[-1].startswith("voxline: error: no Ray cluster answers at 127.0.0.1:"), lines
     assert "Traceback" not in result.stderr.decode()
+
+
+def test_a_batching_backend_batches_inside_its_actor(cluster, tmp_path, tone_env):
+    """One actor of a batching backend takes several chunks at once and answers them in one
+    `synthesize_batch` call: 16 chunks at 1 s a call take a few calls, not 16."""
+    source = tmp_path / "batch.txt"
+    source.write_text("\n\n".join(f"Chunk {n} of the batch." for n in range(16)),
+                      encoding="utf-8")
+    config = tmp_path / "voxline.toml"
+    config.write_text("[backends.tone-batch]\ndelay_s = 1.0\n", encoding="utf-8")
+    report = synth(source, tmp_path / "batch.wav", "--backend", "tone-batch", "-w", "1",
+                   "--batch-size", "8", "--config", str(config), "--executor", "ray",
+                   "--ray-address", cluster, env=tone_env)
+    assert report["executor"]["actors"] == {"tone-batch": 1}
+    assert report["backends"]["tone-batch"]["chunks"] == 16
+    placement_s = report["executor"].get("placement_s", 0.0)
+    # 16 one-at-a-time calls would take 16 s; batches of up to 8 take 2 to 4 calls
+    assert report["wall_s"] - placement_s < 9, report  # (--batch-size 1: 17 s, fails)
