@@ -49,8 +49,11 @@ def _table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 def cli_commands() -> list[tuple[str, click.Command, click.Context]]:
     """(`voxline synth`, its command, a context for it) for the group and every built-in
-    command below it, in the order `--help` lists them."""
-    from voxline.cli.main import cli
+    command below it, in the order `--help` lists them, with the flags built-in backends
+    declare (added when plugins load, as `voxline` itself does)."""
+    from voxline.cli.main import add_builtin_backend_flags, cli
+
+    add_builtin_backend_flags()
 
     found = []
 

@@ -87,6 +87,17 @@ def _add_plugin_commands() -> None:
     add_backend_flags((synth.synth, tui_cmd.tui), pm, build_registry(pm))
 
 
+def add_builtin_backend_flags() -> None:
+    """The flags the built-in backends declare (chattts-local's `--model-dir`, `--speaker`),
+    without loading any third-party plugin: what the CLI reference documents."""
+    from voxline.pluginmanager import build_registry, new_plugin_manager
+
+    from .options import add_backend_flags
+
+    pm = new_plugin_manager(load_env="")
+    add_backend_flags((synth.synth, tui_cmd.tui), pm, build_registry(pm))
+
+
 def _report_plugin_problems(argv: list[str]) -> None:
     """Broken plugins are warnings, each once per run; `--strict-plugins` (read here, before
     the plugins that add commands are loaded) makes them errors."""

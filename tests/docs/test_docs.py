@@ -4,6 +4,7 @@ The README stays a short front page whose test command is the one CI runs."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import re
@@ -69,13 +70,23 @@ def test_every_markdown_page_is_built(site):
 
 def _commands():
     """(`voxline cache stats`, command) for every built-in command, walked here from the
-    click group independently of the docs hook."""
-    from voxline.cli.main import cli
+    click group independently of the docs hook, with the built-in backends' flags (a flag a
+    test's third-party plugin added to this process's commands is not the reference's)."""
+    from voxline.cli import options
+    from voxline.cli.main import add_builtin_backend_flags, cli
+    from voxline.pluginmanager import build_registry, new_plugin_manager
+
+    add_builtin_backend_flags()
+    builtin = set(build_registry(new_plugin_manager(load_env="")).backends)
+    foreign = {param for param, (_, backend, _) in options._backend_flags.items()
+               if backend not in builtin}
 
     found = []
 
     def walk(command, path, parent):
         ctx = click.Context(command, info_name=path.rsplit(" ", 1)[-1], parent=parent)
+        command = copy.copy(command)
+        command.params = [p for p in command.params if p.name not in foreign]
         found.append((path, command, ctx))
         for name in getattr(command, "commands", {}):
             walk(command.commands[name], f"{path} {name}", ctx)
