@@ -40,7 +40,7 @@ from .models import (  # noqa: E402
 from .gpu import GpuAdmission, GpuReport, GpuSample  # noqa: E402
 from .gpu import sample as sample_gpus  # noqa: E402
 from .http import HttpBackend  # noqa: E402
-from .normalize import Normalizer, roman_numeral_value  # noqa: E402
+from .normalize import Normalizer, digit_name, roman_numeral_value  # noqa: E402
 from .safefiles import write_atomic  # noqa: E402
 from .reading import (  # noqa: E402
     LINE_BREAK,
@@ -120,6 +120,7 @@ __all__ = [
     "split_headings",
     "tidy",
     "roman_numeral_value",
+    "digit_name",
     "sample_gpus",
     "Voice",
     "VoxlineError",

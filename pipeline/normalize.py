@@ -30,6 +30,20 @@ class Normalizer:
         raise NotImplementedError
 
 
+# each digit's name, by the language it is read in (one table for the core and the plugins)
+_DIGIT_NAMES = {
+    "zh": tuple("零一二三四五六七八九"),
+    "en": ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+}
+_DIGIT_NAMES["yue"] = _DIGIT_NAMES["zh"]
+
+
+def digit_name(digit: int | str, language: str) -> str:
+    """How one digit (0-9) is read alone in `language` (`zh`/`yue`: 零…九; otherwise the
+    English word): digit by digit, as in a phone number or a leftover a normalizer left."""
+    return _DIGIT_NAMES.get(language, _DIGIT_NAMES["en"])[int(digit)]
+
+
 def roman_numeral_value(text: str) -> int | None:
     """The value of a Roman numeral written in capitals ("XIV" → 14), or None."""
     if not text or not _ROMAN.fullmatch(text):

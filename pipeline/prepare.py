@@ -16,13 +16,11 @@ from . import langdetect, segment, ssml
 from .errors import BackendError, InputError
 from .lexicon import ALPHABETS, Lexicon
 from .models import Chunk, Document, PhonemeSpan, Sentence
-from .normalize import NormalizerSet
+from .normalize import NormalizerSet, digit_name
 from .pluginmanager import Registry
 from .settings import DEFAULT_ROUTES, INSTALLED_FALLBACK_ROUTES, Settings
 from .textio import BLOCK_CHARS, FIRST_BLOCK_CHARS, TextInput
 
-_EN_DIGITS = "zero one two three four five six seven eight nine".split()
-_ZH_DIGITS = "零一二三四五六七八九"
 
 
 @dataclass
@@ -261,11 +259,8 @@ def spell(text: str, language: str, how: str) -> str:
     out = []
     for ch in text:
         if ch.isdigit():
-            if language in ("zh", "yue"):
-                out.append("幺" if how == "telephone" and ch == "1" and language == "zh"
-                           else _ZH_DIGITS[int(ch)])
-            else:
-                out.append(_EN_DIGITS[int(ch)])
+            out.append("幺" if how == "telephone" and ch == "1" and language == "zh"
+                       else digit_name(ch, language))
         elif ch.isalnum():
             out.append(ch)
         elif how == "telephone" and out and out[-1] != ",":

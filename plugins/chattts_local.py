@@ -88,8 +88,6 @@ _EN_PUNCT = {
     "/": " ", "[": "", "]": "", "&": " and ", "+": " plus ", "=": " equals ", "%": " percent",
     "-": " ", "_": " ", "~": " ",
 }
-_ZH_DIGITS = "零一二三四五六七八九"
-_EN_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 def speakable(text: str, language: str) -> tuple[str, list[str]]:
@@ -113,7 +111,7 @@ def speakable(text: str, language: str) -> tuple[str, list[str]]:
         elif len(ch) == 1 and _KEEP.match(ch):
             out.append(ch)
         elif len(ch) == 1 and ch.isdigit() and ch.isascii():
-            out.append(_ZH_DIGITS[int(ch)] if zh else f" {_EN_DIGITS[int(ch)]} ")
+            out.append(voxline.digit_name(ch, "zh") if zh else f" {voxline.digit_name(ch, 'en')} ")
         elif ch.isspace():
             out.append(" ")
         else:

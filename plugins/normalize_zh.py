@@ -14,7 +14,7 @@ import re
 import voxline
 from voxline import roman_numeral_value
 
-_DIGITS = "零一二三四五六七八九"
+_DIGITS = "".join(voxline.digit_name(d, "zh") for d in range(10))
 _DIAL_DIGITS = _DIGITS.replace("一", "幺")  # phone numbers, addresses: 1 is read 幺
 _UNITS = ((10**8, "亿"), (10**4, "万"))
 _SEPARATORS = {"-": "杠", "/": "斜杠", ".": "点"}
