@@ -376,7 +376,12 @@ def create_app(service: SpeechService, limits: Limits | None = None, *,
             documents, values = job_text(data), data
         for key in ("input", "name"):
             values.pop(key, None)
-        return JSONResponse(queue.submit(documents, values), status_code=201)
+        return JSONResponse(queue.submit(documents, values, owner_of(request)),
+                            status_code=201)
+
+    def owner_of(request: Request) -> str | None:
+        """With API keys, a job belongs to the key that submitted it (by its hash)."""
+        return limits.client_of(request) if limits.api_keys else None
 
     def too_large_upload() -> RequestError:
         return RequestError(413, f"a job's upload is over {limits.max_upload_bytes} bytes",
@@ -433,18 +438,19 @@ def create_app(service: SpeechService, limits: Limits | None = None, *,
         return documents, values
 
     async def job_list(request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": job_queue().list()})
+        return JSONResponse({"object": "list", "data": job_queue().list(owner_of(request))})
 
     async def job_get(request: Request) -> Response:
-        return JSONResponse(job_queue().describe(request.path_params["id"]))
+        return JSONResponse(job_queue().describe(request.path_params["id"], owner_of(request)))
 
     async def job_delete(request: Request) -> Response:
-        return JSONResponse(job_queue().cancel(request.path_params["id"]))
+        return JSONResponse(job_queue().cancel(request.path_params["id"], owner_of(request)))
 
     async def job_file(request: Request) -> Response:
         from starlette.responses import FileResponse
 
-        path = job_queue().file(request.path_params["id"], request.path_params["name"])
+        path = job_queue().file(request.path_params["id"], request.path_params["name"],
+                                owner_of(request))
         return FileResponse(path, filename=path.name)
 
     async def not_found(request: Request, exc) -> Response:

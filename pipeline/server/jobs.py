@@ -128,9 +128,11 @@ class JobQueue:
 
     # -- what clients ask --------------------------------------------------------------------
 
-    def submit(self, documents: list[tuple[str, bytes]], values: Mapping[str, Any]) -> dict:
+    def submit(self, documents: list[tuple[str, bytes]], values: Mapping[str, Any],
+               owner: str | None = None) -> dict:
         """A new job of `documents` (name, content) with the settings `values`: stored, and
-        queued behind the jobs before it."""
+        queued behind the jobs before it. `owner` (a hash of the client's API key, when the
+        server has keys) is the only client that sees, downloads or cancels it."""
         if not documents:
             raise RequestError(400, "a job needs text ('input') or at least one file ('file')",
                                param="input")
@@ -167,46 +169,50 @@ class JobQueue:
             record = {"id": job_id, "object": "job", "created": round(time.time(), 3),
                       "state": "queued", "settings": dict(values), "inputs": names,
                       "documents": [{"input": n, "state": "queued"} for n in names],
-                      "error": None, "resumed": 0}
+                      "error": None, "resumed": 0, "owner": owner}
             self._save(record)
             self._records[job_id] = record
             self._queue.put(job_id)
-        return self.describe(job_id)
+        return self.describe(job_id, owner)
 
-    def record(self, job_id: str) -> dict:
+    def record(self, job_id: str, owner: str | None = None) -> dict:
+        """The job `job_id`; one another client's key submitted is not found, as if it did
+        not exist (`owner` None: the server has no keys, every client sees every job)."""
         with self._lock:
             record = self._records.get(job_id) if _ID.fullmatch(job_id) else None
-            if record is None:
+            if record is None or not _visible(record, owner):
                 raise RequestError(404, f"no job {job_id!r}", param="id", code="job_not_found")
             return record
 
-    def describe(self, job_id: str) -> dict:
+    def describe(self, job_id: str, owner: str | None = None) -> dict:
         """What `GET /v1/jobs/{id}` answers: the job's state, each document's progress and
         the files to download."""
         with self._lock:
-            record = json.loads(json.dumps(self.record(job_id)))
+            record = json.loads(json.dumps(self.record(job_id, owner)))
+        record.pop("owner", None)
         record["files"] = [{"name": name, "bytes": size,
                             "url": f"/v1/jobs/{job_id}/files/{quote(name)}"}
                            for name, size in self._files(job_id)]
         return record
 
-    def list(self) -> list[dict]:
+    def list(self, owner: str | None = None) -> list[dict]:
         with self._lock:
-            records = sorted(self._records.values(), key=lambda r: r["created"])
+            records = sorted((r for r in self._records.values() if _visible(r, owner)),
+                             key=lambda r: r["created"])
             return [{k: r[k] for k in ("id", "object", "created", "state", "inputs")}
                     for r in records]
 
-    def cancel(self, job_id: str) -> dict:
+    def cancel(self, job_id: str, owner: str | None = None) -> dict:
         """An unfinished job is cancelled (its files kept: done documents stay
         downloadable); a finished one is removed with its files."""
         with self._lock:
-            record = self.record(job_id)
+            record = self.record(job_id, owner)
             if record["state"] in UNFINISHED:
                 if self._running is not None and self._running[0] == job_id:
                     self._running[1].cancel()  # the runner records the end
                 record["state"] = "cancelled"
                 self._save(record)
-                return self.describe(job_id)
+                return self.describe(job_id, owner)
             del self._records[job_id]
         self._remove(self.folder / job_id)
         return {"id": job_id, "object": "job", "deleted": True}
@@ -232,10 +238,10 @@ class JobQueue:
                     found.append((path.relative_to(outputs).as_posix(), info.st_size))
         return sorted(found)
 
-    def file(self, job_id: str, name: str) -> Path:
+    def file(self, job_id: str, name: str, owner: str | None = None) -> Path:
         """The output `name` of a job: a plain file inside its outputs folder, or a
         RequestError (400 for a name that climbs out, 404 for none)."""
-        self.record(job_id)
+        self.record(job_id, owner)
         parts = name.split("/")
         if (not name or name.startswith("/") or "\\" in name or "\x00" in name
                 or any(p in ("", ".", "..") for p in parts)):
@@ -413,3 +419,9 @@ def _relative(path: str | None, folder: Path) -> str | None:
         return Path(path).resolve().relative_to(folder.resolve()).as_posix()
     except ValueError:
         return None
+
+
+def _visible(record: dict, owner: str | None) -> bool:
+    """Whether a client (`owner`: its key's hash; None where the server has no keys) may see
+    a job: its own, or any job submitted while the server had no keys."""
+    return owner is None or record.get("owner") in (None, owner)

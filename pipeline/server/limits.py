@@ -45,8 +45,9 @@ class Limits:
     def client_of(self, request) -> str:
         """Whom a request counts against: its API key (hashed), else its address."""
         authorization = request.headers.get("authorization")
-        if self.api_keys and authorization:
-            return "key:" + hashlib.sha256(authorization.encode()).hexdigest()[:16]
+        if self.api_keys and authorization:  # the key itself, however the header spaces it
+            key = authorization.partition(" ")[2].strip()
+            return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
         return "ip:" + (request.client.host if request.client else "?")
 
     def admit(self, client: str) -> Callable[[], None]:

@@ -483,3 +483,32 @@ def test_websocket_needs_the_key_too(guarded):
             if isinstance(message, str):
                 kinds.append(json.loads(message)["event"])
     assert kinds[0] == "start" and kinds[-1] == "end"
+
+
+def test_a_job_belongs_to_the_key_that_submitted_it(guarded):
+    """With keys, another key's client cannot see, list, download or cancel a job: not
+    found, as if it did not exist; the job's own key can, and the key's hash is not shown."""
+    mine = {"Authorization": "Bearer third-key"}
+    other = {"Authorization": "Bearer env-key"}
+    created = httpx.post(guarded.url + "/v1/jobs", headers=mine, timeout=30,
+                         json={"input": "Only mine.", "backend": "tone"})
+    assert created.status_code == 201, created.text
+    job_id = created.json()["id"]
+    assert "owner" not in created.json()
+    deadline = time.monotonic() + 60
+    while (job := httpx.get(f"{guarded.url}/v1/jobs/{job_id}", headers=mine).json())[
+            "state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+    assert job["state"] == "done" and job["files"], job
+    url = guarded.url + job["files"][0]["url"]
+    assert httpx.get(url, headers=mine).status_code == 200
+    for response in (httpx.get(f"{guarded.url}/v1/jobs/{job_id}", headers=other),
+                     httpx.get(url, headers=other),
+                     httpx.delete(f"{guarded.url}/v1/jobs/{job_id}", headers=other)):
+        assert openai_error(response, 404)["code"] == "job_not_found"
+    listed = {j["id"] for j in httpx.get(guarded.url + "/v1/jobs", headers=other).json()["data"]}
+    assert job_id not in listed
+    listed = {j["id"] for j in httpx.get(guarded.url + "/v1/jobs", headers=mine).json()["data"]}
+    assert job_id in listed
+    assert httpx.delete(f"{guarded.url}/v1/jobs/{job_id}", headers=mine).json()["deleted"]
