@@ -92,17 +92,23 @@ def invoke_cli(*args: str, input: bytes | None = None, cwd: Path | None = None,
     return subprocess.CompletedProcess(["voxline", *args], code, stdout, stderr)
 
 
+def install_entry_point(site: Path, name: str, module: str) -> dict:
+    """The voxline plugin `module` installed in the folder `site` the way pip installs an
+    entry point (a dist-info folder; again in the same folder is a no-op), and the
+    environment in which a `voxline` subprocess finds it (`site` first on PYTHONPATH)."""
+    info = site / f"voxline_{name}-1.0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: voxline-{name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[voxline]\n{name} = {module}\n")
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(site),
+                                                         os.environ.get("PYTHONPATH")]))}
+
+
 @pytest.fixture
 def tone_env(tmp_path_factory) -> dict:
     """Environment in which `voxline` (as a subprocess) finds the deterministic `tone`
     backend plugin: installed the way pip installs an entry point, as a dist-info folder."""
-    site = tmp_path_factory.mktemp("site")
-    info = site / "voxline_tone-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: voxline-tone\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[voxline]\ntone = voxline.testing.tone\n")
-    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    return {"PYTHONPATH": path}
+    return install_entry_point(tmp_path_factory.mktemp("site"), "tone", "voxline.testing.tone")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,6 +8,8 @@ import time
 
 import click
 
+from .options import executor_option, ray_address_option
+
 
 def _registry():
     from voxline.pluginmanager import build_registry, get_plugin_manager
@@ -148,12 +150,9 @@ def plugins():
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--executor", type=click.Choice(["local", "ray"]),
-              help="With ray: also show the Ray cluster's nodes and their resources, and "
-                   "which backends it can place [default: [synth] executor].")
-@click.option("--ray-address", metavar="HOST:PORT",
-              help="The Ray cluster to check [default: RAY_ADDRESS, else a Ray instance on "
-                   "this machine].")
+@executor_option("With ray: also show the Ray cluster's nodes and their resources, and "
+                 "which backends it can place [default: [synth] executor].")
+@ray_address_option()
 def doctor(as_json, executor, ray_address):
     """Check that FFmpeg, the backends and the GPU are usable (and a Ray cluster)."""
     from voxline import SynthesisRequest, gpu

@@ -23,6 +23,18 @@ _SETTINGS_KEYS = {
 }
 
 
+def executor_option(help: str):
+    """`--executor local|ray`; `help` says what it moves to Ray in this command."""
+    return click.option("--executor", type=click.Choice(["local", "ray"]), help=help)
+
+
+def ray_address_option():
+    """`--ray-address`, the same for every command that can use a Ray cluster."""
+    return click.option("--ray-address", metavar="HOST:PORT",
+                        help="The Ray cluster for --executor ray [default: RAY_ADDRESS, else "
+                             "a Ray instance on this machine].")
+
+
 def synthesis_options(fn):
     """The options that shape a synthesis job (synth, and later the TUI)."""
     decorators = [
@@ -36,12 +48,9 @@ def synthesis_options(fn):
         click.option("--workers", "-w", type=int,
                      help="Synthesis workers running at once [default: CPU cores]; with "
                           "--executor ray, the actors per backend."),
-        click.option("--executor", type=click.Choice(["local", "ray"]),
-                     help="Where chunks are synthesized: this machine's threads, or actors "
-                          "on a Ray cluster (pip install 'voxline[ray]') [default: local]."),
-        click.option("--ray-address", metavar="HOST:PORT",
-                     help="The Ray cluster for --executor ray [default: RAY_ADDRESS, else "
-                          "a Ray instance on this machine]."),
+        executor_option("Where chunks are synthesized: this machine's threads, or actors "
+                        "on a Ray cluster (pip install 'voxline[ray]') [default: local]."),
+        ray_address_option(),
         click.option("--batch-size", type=int,
                      help="Chunks per call to a batching backend (chattts-local) "
                           "[default: the backend's choice, from free GPU memory]."),

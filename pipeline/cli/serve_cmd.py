@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .options import settings_overrides
+from .options import executor_option, ray_address_option, settings_overrides
 
 
 @click.command()
@@ -45,13 +45,10 @@ from .options import settings_overrides
               help="Sample rate of /api/tts and /tts answers [default: 16000]; the OpenAI "
                    "API answers at 24000 as OpenAI does.")
 @click.option("--cache", help="Chunk cache: a folder, redis://host:port/db, or off.")
-@click.option("--executor", type=click.Choice(["local", "ray"]),
-              help="Where POST /v1/jobs synthesizes: this machine's threads, or actors on a "
-                   "Ray cluster (pip install 'voxline[ray]') [default: local]. Speech "
-                   "requests always use this process's resident voices.")
-@click.option("--ray-address", metavar="HOST:PORT",
-              help="The Ray cluster for --executor ray [default: RAY_ADDRESS, else a Ray "
-                   "instance on this machine].")
+@executor_option("Where POST /v1/jobs synthesizes: this machine's threads, or actors on a "
+                 "Ray cluster (pip install 'voxline[ray]') [default: local]. Speech requests "
+                 "always use this process's resident voices.")
+@ray_address_option()
 @click.option("--config", type=click.Path(dir_okay=False),
               help="TOML config file [default: $VOXLINE_CONFIG, else ./voxline.toml].")
 def serve(host, port, api_keys, api_key_file, max_chars, max_body, per_client, max_in_flight,

@@ -6,11 +6,10 @@ core knows nothing of it."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from conftest import run_cli
+from conftest import install_entry_point, run_cli
 
 PLUGIN = '''
 import voxline
@@ -49,12 +48,7 @@ def register_backends(register):
 def paced_env(tmp_path_factory, private_cache) -> dict:
     site = tmp_path_factory.mktemp("site")
     (site / "voxline_paced.py").write_text(PLUGIN)
-    info = site / "voxline_paced-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: voxline-paced\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[voxline]\npaced = voxline_paced\n")
-    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(site),
-                                                         os.environ.get("PYTHONPATH")]))}
+    return install_entry_point(site, "paced", "voxline_paced")
 
 
 def _synth(tmp_path, env, *extra: str):

@@ -19,16 +19,9 @@ from pathlib import Path
 import pytest
 
 import voxline
-from conftest import run_cli
+from conftest import install_entry_point, require, run_cli
 
-try:
-    import ray  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the install
-    if os.environ.get("CI"):  # in CI these tests never skip: .ci/run installs the ray extra
-        raise RuntimeError("the ray extra is not installed (pip install -e '.[ray]'); "
-                           "CI must have it") from None
-    pytest.skip("the ray extra is not installed (pip install -e '.[ray]')",
-                allow_module_level=True)
+require("ray", "pip install -e '.[ray]'")  # .ci/run installs the ray extra
 
 # a real two-node cluster per module (its start, and a node lost mid-job, take most of a
 # minute on two cores): the slow tier
@@ -134,11 +127,7 @@ def install_plugin(site: Path, name: str, module: str, source: str | None = None
     """A backend plugin installed the way pip installs an entry point."""
     if source is not None:
         (site / f"{module}.py").write_text(source, encoding="utf-8")
-    info = site / f"voxline_{name}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: voxline-{name}\n"
-                                   "Version: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[voxline]\n{name} = {module}\n")
+    install_entry_point(site, name, module)
 
 
 @pytest.fixture(scope="module")
@@ -311,12 +300,7 @@ def register_backends(register):
 def test_a_cluster_without_a_gpu_refuses_a_gpu_backend_in_one_line(cluster, tmp_path,
                                                                    tone_env):
     site = Path(tone_env["PYTHONPATH"].split(os.pathsep)[0])
-    (site / "gpu_tone.py").write_text(GPU_TONE, encoding="utf-8")
-    info = site / "voxline_gputone-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: voxline-gputone\n"
-                                   "Version: 1.0\n")
-    (info / "entry_points.txt").write_text("[voxline]\ngputone = gpu_tone\n")
+    install_plugin(site, "gputone", "gpu_tone", GPU_TONE)
     source = tmp_path / "a.txt"
     source.write_text("Hello there, this is a test.", encoding="utf-8")
     result = run_cli("synth", str(source), "-o", str(tmp_path / "a.wav"), "--json",

@@ -17,7 +17,7 @@ import pytest
 
 from voxline import audio as audio_mod
 
-from conftest import _free_port, require, run_cli, wav_info
+from conftest import _free_port, install_entry_point, require, run_cli, wav_info
 
 require("starlette", "pip install -e '.[test]'")
 require("uvicorn", "pip install -e '.[test]'")
@@ -26,11 +26,9 @@ SENTENCES = " ".join(f"Sentence number {n} is here." for n in range(1, 81))
 
 
 def tone_site(folder: Path) -> str:
-    """A site folder in which the `tone` test backend is installed as an entry point."""
-    info = folder / "voxline_tone-1.0.dist-info"
-    info.mkdir(parents=True, exist_ok=True)  # a server restarted in the same folder
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: voxline-tone\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[voxline]\ntone = voxline.testing.tone\n")
+    """A site folder in which the `tone` test backend is installed as an entry point (again
+    for a server restarted in the same folder)."""
+    install_entry_point(folder, "tone", "voxline.testing.tone")
     return str(folder)
 
 

@@ -5,14 +5,13 @@ finds the same chunk in a file made without --verify; a cached rerun keeps its s
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
 import voxline
-from conftest import needs_recognizer, run_cli
+from conftest import install_entry_point, needs_recognizer, run_cli
 
 TEXT = ("Please call the customer service line before five.\n\n"
         "The harbour was quiet when the first boat came in.\n\n"
@@ -22,13 +21,8 @@ TEXT = ("Please call the customer service line before five.\n\n"
 @pytest.fixture
 def mishear_env(tmp_path_factory) -> dict:
     """`voxline` finds the `mishear` backend plugin as pip would install it."""
-    site = tmp_path_factory.mktemp("site")
-    info = site / "voxline_mishear-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: voxline-mishear\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[voxline]\nmishear = voxline.testing.mishear\n")
-    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    return {"PYTHONPATH": path}
+    return install_entry_point(tmp_path_factory.mktemp("site"), "mishear",
+                               "voxline.testing.mishear")
 
 
 @pytest.fixture
